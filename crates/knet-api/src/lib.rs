@@ -1,0 +1,14 @@
+//! knet-api: an embedded, kubectl-compatible Kubernetes API server.
+//!
+//! Pure request semantics (patches, protobuf decoding, Tables, defaulting,
+//! validation, allocation) live in their own modules; `store` is the on-disk
+//! revision log and `server` wires HTTP to them.
+
+pub mod alloc;
+pub mod defaults;
+pub mod patch;
+pub mod protobuf;
+pub mod resources;
+pub mod status;
+pub mod table;
+pub mod validation;

@@ -1,0 +1,1 @@
+//! knet-controllers: see DESIGN.md.

@@ -1,0 +1,1 @@
+//! IP/CIDR newtypes and address allocators.

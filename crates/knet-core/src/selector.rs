@@ -1,0 +1,1 @@
+//! Label selectors: parsing the full string syntax and matching label sets.

@@ -1,0 +1,1 @@
+//! knet-dns: see DESIGN.md.

@@ -1,0 +1,1 @@
+//! knet-lab: see DESIGN.md.

@@ -1,0 +1,1 @@
+//! knet-podnet: see DESIGN.md.

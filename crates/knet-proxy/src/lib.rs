@@ -1,0 +1,1 @@
+//! knet-proxy: see DESIGN.md.

@@ -1,0 +1,69 @@
+//! `knet`: the Kubernetes networking system in one binary.
+//!
+//! Each subcommand lives in `cmd/<name>.rs` with its own `Args` and `run`.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// knet — pod network, Service load balancing and cluster DNS, in one binary.
+///
+/// On one machine, `knet up` runs a whole cluster network made of Linux network
+/// namespaces with an embedded kubectl-compatible API server. In a real cluster,
+/// `knet dns`, `knet proxy`, `knet podnet` and `knet cni` replace CoreDNS,
+/// kube-proxy and flannel.
+#[derive(Debug, Parser)]
+#[command(name = "knet", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the embedded kubectl-compatible API server.
+    Api(cmd::api::Args),
+    /// Run the controllers (EndpointSlices, Endpoints, workloads, scheduler, node IPAM).
+    Controllers(cmd::controllers::Args),
+    /// Run the cluster DNS server (replaces CoreDNS).
+    Dns(cmd::dns::Args),
+    /// Run the Service proxy on nftables (replaces kube-proxy).
+    Proxy(cmd::proxy::Args),
+    /// Run the node route agent: host-gw routes or a VXLAN overlay (like flanneld).
+    Podnet(cmd::podnet::Args),
+    /// CNI plugin entry point (reads CNI_* variables and the network config on stdin).
+    Cni(cmd::cni::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    // A CNI runtime calls the plugin by its installed name: behave as `knet cni`.
+    if cmd::cni::invoked_as_plugin() {
+        return cmd::cni::main_as_plugin();
+    }
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Api(a) => cmd::api::run(a),
+        Command::Controllers(a) => cmd::controllers::run(a),
+        Command::Dns(a) => cmd::dns::run(a),
+        Command::Proxy(a) => cmd::proxy::run(a),
+        Command::Podnet(a) => cmd::podnet::run(a),
+        Command::Cni(a) => cmd::cni::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KNET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
