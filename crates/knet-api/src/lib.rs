@@ -10,5 +10,6 @@ pub mod patch;
 pub mod protobuf;
 pub mod resources;
 pub mod status;
+pub mod store;
 pub mod table;
 pub mod validation;
