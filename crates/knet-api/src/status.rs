@@ -70,8 +70,12 @@ impl ApiError {
 
     /// `pods "x" not found` (404). `qualified` is `pods` or `deployments.apps`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualify(group, plural)))
-            .with_details(group, plural, name)
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualify(group, plural)),
+        )
+        .with_details(group, plural, name)
     }
 
     /// `pods "x" already exists` (409).
@@ -149,7 +153,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"
+            ),
         )
     }
 
@@ -229,12 +235,19 @@ mod tests {
             "",
             "Service",
             "x",
-            vec![Cause::new("FieldValueInvalid", "spec.ports[0].port", "Invalid value: 0: must be between 1 and 65535, inclusive")],
+            vec![Cause::new(
+                "FieldValueInvalid",
+                "spec.ports[0].port",
+                "Invalid value: 0: must be between 1 and 65535, inclusive",
+            )],
         );
         assert_eq!(
             e.message,
             "Service \"x\" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"
         );
-        assert_eq!(e.to_status()["details"]["causes"][0]["field"], "spec.ports[0].port");
+        assert_eq!(
+            e.to_status()["details"]["causes"][0]["field"],
+            "spec.ports[0].port"
+        );
     }
 }
