@@ -1,1 +1,7 @@
-//! knet-lab: see DESIGN.md.
+//! knet-lab: the one-machine lab behind `knet up` — underlay and node
+//! namespaces, pod sandboxes (net + uts + mnt), the container process
+//! supervisor, and the files a kubelet writes into pods.
+
+pub mod files;
+pub mod sandbox;
+pub mod workload;

@@ -6,3 +6,4 @@ pub(crate) mod controllers;
 pub(crate) mod dns;
 pub(crate) mod podnet;
 pub(crate) mod proxy;
+pub(crate) mod sandbox;

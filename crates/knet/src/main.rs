@@ -33,6 +33,15 @@ enum Command {
     Podnet(cmd::podnet::Args),
     /// CNI plugin entry point (reads CNI_* variables and the network config on stdin).
     Cni(cmd::cni::Args),
+    /// Hold a pod sandbox's namespaces (internal: started by the node agent).
+    #[command(hide = true)]
+    Pause(cmd::sandbox::PauseArgs),
+    /// Run a command inside a pod sandbox (internal: started by the node agent).
+    #[command(hide = true)]
+    RunIn(cmd::sandbox::RunInArgs),
+    /// The built-in container workload: HTTP answering the pod hostname, UDP echo.
+    #[command(hide = true)]
+    Workload(cmd::sandbox::WorkloadArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +58,9 @@ fn main() -> std::process::ExitCode {
         Command::Proxy(a) => cmd::proxy::run(a),
         Command::Podnet(a) => cmd::podnet::run(a),
         Command::Cni(a) => cmd::cni::run(a),
+        Command::Pause(a) => cmd::sandbox::pause(a),
+        Command::RunIn(a) => cmd::sandbox::run_in(a),
+        Command::Workload(a) => cmd::sandbox::workload(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

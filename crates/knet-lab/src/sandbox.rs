@@ -1,0 +1,144 @@
+//! Pod sandboxes: a `pause` process holds the pod's namespaces (the pod's
+//! network namespace, plus its own UTS namespace with the pod hostname and a
+//! mount namespace where the pod's `/etc/resolv.conf`, `/etc/hosts` and
+//! `/etc/hostname` are bind-mounted) — the role of Kubernetes' pause
+//! container. Every container of the pod joins those namespaces through
+//! [`run_in`], so they share one IP, one hostname and one set of files.
+//!
+//! Both functions run in a fresh single-threaded `knet` process (`knet pause`,
+//! `knet run-in`): joining a mount namespace needs a single-threaded caller.
+
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, setns, unshare};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+/// Why a sandbox step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Opening a namespace or file failed.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// What was opened.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A namespace or mount system call failed.
+    #[error("{what}: {source}")]
+    Sys {
+        /// The step that failed.
+        what: String,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
+    /// exec of the container command failed.
+    #[error("cannot run {cmd:?}: {source}")]
+    Exec {
+        /// The command.
+        cmd: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the pause process sets up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PauseSpec {
+    /// Path of the pod's network namespace (`/run/netns/...`); None keeps the
+    /// caller's (hostNetwork pods run in the node's namespace).
+    pub netns: Option<PathBuf>,
+    /// Hostname set in the pod's UTS namespace.
+    pub hostname: String,
+    /// `(target, source)` files bind-mounted in the pod's mount namespace.
+    pub binds: Vec<(PathBuf, PathBuf)>,
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> SandboxError {
+    let what = what.into();
+    move |source| SandboxError::Sys { what, source }
+}
+
+fn open(path: &Path) -> Result<File, SandboxError> {
+    File::open(path).map_err(|source| SandboxError::Open {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Builds the sandbox in the calling process, reports `ready` on stdout, and
+/// then waits until killed. Never returns on success.
+pub fn pause(spec: &PauseSpec) -> Result<std::convert::Infallible, SandboxError> {
+    if let Some(netns) = &spec.netns {
+        setns(open(netns)?, CloneFlags::CLONE_NEWNET)
+            .map_err(sys("join the pod network namespace"))?;
+    }
+    unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWNS)
+        .map_err(sys("create the pod UTS and mount namespaces"))?;
+    nix::unistd::sethostname(&spec.hostname)
+        .map_err(sys(format!("set hostname {:?}", spec.hostname)))?;
+    // Keep the pod's mounts out of the host: make every mount private first.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(sys("make / private in the pod mount namespace"))?;
+    for (target, source) in &spec.binds {
+        mount(
+            Some(source.as_path()),
+            target.as_path(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys(format!(
+            "bind {} over {}",
+            source.display(),
+            target.display()
+        )))?;
+    }
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    loop {
+        nix::unistd::pause();
+    }
+}
+
+/// Joins the namespaces of the sandbox held by `pause_pid` and replaces this
+/// process with `argv` (with `env` added and `dir` as working directory).
+pub fn run_in(
+    pause_pid: u32,
+    argv: &[String],
+    env: &[(String, String)],
+    dir: Option<&Path>,
+) -> Result<std::convert::Infallible, SandboxError> {
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(SandboxError::Exec {
+            cmd: String::new(),
+            source: std::io::ErrorKind::InvalidInput.into(),
+        });
+    };
+    let ns = |kind: &str| open(Path::new(&format!("/proc/{pause_pid}/ns/{kind}")));
+    // Open all three before joining any: the mount namespace changes /proc.
+    let (net, uts, mnt) = (ns("net")?, ns("uts")?, ns("mnt")?);
+    setns(net, CloneFlags::CLONE_NEWNET).map_err(sys("join the pod network namespace"))?;
+    setns(uts, CloneFlags::CLONE_NEWUTS).map_err(sys("join the pod UTS namespace"))?;
+    setns(mnt, CloneFlags::CLONE_NEWNS).map_err(sys("join the pod mount namespace"))?;
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.current_dir(dir.unwrap_or(Path::new("/")));
+    let source = cmd.exec();
+    Err(SandboxError::Exec {
+        cmd: prog.clone(),
+        source,
+    })
+}
