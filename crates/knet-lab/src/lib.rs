@@ -4,4 +4,5 @@
 
 pub mod files;
 pub mod sandbox;
+pub mod topology;
 pub mod workload;
