@@ -5,6 +5,12 @@
 //! CONTRACT (used by the server; owned by the patch work): keep these
 //! signatures; add private helpers and submodules freely.
 
+mod apply;
+mod fields;
+mod json_patch;
+mod schema;
+mod strategic;
+
 use crate::resources::Resource;
 use crate::status::ApiError;
 use serde_json::Value;
@@ -54,28 +60,55 @@ pub fn merge_patch(target: &Value, patch: &Value) -> Value {
 }
 
 /// `application/json-patch+json`: RFC 6902.
-pub fn json_patch(_target: &Value, _patch: &Value) -> Result<Value, PatchError> {
-    Err(PatchError::Malformed("json patch is not supported yet".into()))
+///
+/// Operations apply in order to a copy of `target`; any failure (including a
+/// failed `test`) leaves the object untouched.
+pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
+    json_patch::apply(target, patch)
 }
 
 /// `application/strategic-merge-patch+json` for `resource`'s kind.
+///
+/// Lists merge by Kubernetes' `patchMergeKey`s for the kind (see
+/// `patch/schema.rs`); the `$patch`, `$setElementOrder/…`, `$retainKeys` and
+/// `$deleteFromPrimitiveList/…` directives are honoured.
 pub fn strategic_merge_patch(
-    _resource: &Resource,
-    _original: &Value,
-    _patch: &Value,
+    resource: &Resource,
+    original: &Value,
+    patch: &Value,
 ) -> Result<Value, PatchError> {
-    Err(PatchError::Malformed("strategic merge patch is not supported yet".into()))
+    strategic::apply(resource.kind, original, patch)
 }
 
 /// `application/apply-patch+yaml` (server-side apply, create-or-merge): merges
 /// `applied` (already parsed from YAML/JSON) into `live` (None = create) as
 /// field manager `manager`, recording `metadata.managedFields`.
+///
+/// Fields owned by another manager whose values `applied` changes are a
+/// conflict (409) unless `force`, which transfers their ownership. Fields
+/// this manager applied before and `applied` no longer sets are removed.
 pub fn server_side_apply(
-    _resource: &Resource,
-    _live: Option<&Value>,
-    _applied: &Value,
-    _manager: &str,
-    _force: bool,
+    resource: &Resource,
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
 ) -> Result<Value, PatchError> {
-    Err(PatchError::Malformed("server-side apply is not supported yet".into()))
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    apply::server_side_apply_at(resource, live, applied, manager, force, &now)
+}
+
+/// [`server_side_apply`] with the time recorded in `managedFields` given
+/// (RFC 3339), for callers that own the clock and for tests.
+pub fn server_side_apply_at(
+    resource: &Resource,
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    now: &str,
+) -> Result<Value, PatchError> {
+    apply::server_side_apply_at(resource, live, applied, manager, force, now)
 }
