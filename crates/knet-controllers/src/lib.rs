@@ -1,1 +1,15 @@
-//! knet-controllers: see DESIGN.md.
+//! knet-controllers: the controllers that turn Services, workloads and Nodes
+//! into endpoints, pods, bindings and pod CIDRs.
+//!
+//! Each controller is a pure reconcile function (inputs read from reflector
+//! stores → the writes to make) plus a thin I/O layer in [`run`] that talks
+//! to the API only through kube-rs, so the same code runs against knet's
+//! embedded API server and against a real kube-apiserver.
+
+pub mod endpoints;
+pub mod endpointslice;
+pub mod labels;
+pub mod mirroring;
+pub mod pod;
+pub mod selector;
+pub mod slices;
