@@ -218,9 +218,16 @@ fn remove_dropped_fields(
             .iter()
             .any(|q| q.len() >= p.len() && q[..p.len()] == p[..])
     };
-    for path in ours.set.iter().rev() {
-        if !still_applied(path) && !owned_by_others(path) {
+    // Forward (sorted) order visits a path before its descendants, so a
+    // removed element is never first stripped of its merge key.
+    let mut removed: Vec<&Path> = Vec::new();
+    for path in &ours.set {
+        let under_removed = removed
+            .iter()
+            .any(|r| path.len() > r.len() && path[..r.len()] == r[..]);
+        if !under_removed && !still_applied(path) && !owned_by_others(path) {
             fields::remove(obj, path);
+            removed.push(path);
         }
     }
 }

@@ -1,0 +1,187 @@
+//! Server-side apply: create, merge, managedFields, conflicts, removal.
+
+use knet_api::patch::{PatchError, server_side_apply_at};
+use knet_api::resources::{Resource, lookup_kind};
+use serde_json::{Value, json};
+
+const NOW: &str = "2026-11-22T03:00:00Z";
+
+fn deploy() -> &'static Resource {
+    lookup_kind("apps/v1", "Deployment").unwrap()
+}
+
+fn applied(image: &str, replicas: Option<i64>) -> Value {
+    let mut v = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": image}]}}
+        }
+    });
+    if let Some(r) = replicas {
+        v["spec"]["replicas"] = json!(r);
+    }
+    v
+}
+
+fn ssa(live: Option<&Value>, cfg: &Value, manager: &str, force: bool) -> Result<Value, PatchError> {
+    server_side_apply_at(deploy(), live, cfg, manager, force, NOW)
+}
+
+fn managers(obj: &Value) -> Vec<(String, String)> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["manager"].as_str().unwrap().into(),
+                e["operation"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn create_records_apply_entry_with_fields_v1() {
+    let out = ssa(None, &applied("nginx:1.19", Some(2)), "kubectl", false).unwrap();
+    assert_eq!(out["spec"]["replicas"], 2);
+    let mf = &out["metadata"]["managedFields"][0];
+    assert_eq!(mf["manager"], "kubectl");
+    assert_eq!(mf["operation"], "Apply");
+    assert_eq!(mf["apiVersion"], "apps/v1");
+    assert_eq!(mf["fieldsType"], "FieldsV1");
+    assert_eq!(mf["time"], NOW);
+    let f = &mf["fieldsV1"];
+    assert_eq!(f["f:spec"]["f:replicas"], json!({}));
+    assert_eq!(f["f:metadata"]["f:labels"], json!({"f:app": {}}));
+    assert!(
+        f["f:metadata"].get("f:name").is_none(),
+        "identity is not owned: {f}"
+    );
+    assert!(f.get("f:kind").is_none());
+    assert_eq!(
+        f["f:spec"]["f:template"]["f:spec"]["f:containers"],
+        json!({"k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {}}})
+    );
+}
+
+#[test]
+fn reapply_merges_and_keeps_other_fields() {
+    let mut live = ssa(None, &applied("nginx:1.19", Some(2)), "kubectl", false).unwrap();
+    live["status"] = json!({"replicas": 2});
+    live["metadata"]["uid"] = json!("u1");
+    let out = ssa(
+        Some(&live),
+        &applied("nginx:1.28", Some(2)),
+        "kubectl",
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.28"
+    );
+    assert_eq!(out["status"], json!({"replicas": 2}));
+    assert_eq!(out["metadata"]["uid"], "u1");
+    assert_eq!(
+        managers(&out),
+        [("kubectl".to_string(), "Apply".to_string())]
+    );
+}
+
+#[test]
+fn fields_dropped_from_the_config_are_removed() {
+    let mut cfg = applied("nginx", Some(2));
+    cfg["metadata"]["labels"]["tier"] = json!("fe");
+    cfg["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "side", "image": "busybox"}));
+    let live = ssa(None, &cfg, "kubectl", false).unwrap();
+    let out = ssa(Some(&live), &applied("nginx", None), "kubectl", false).unwrap();
+    assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
+    assert!(out["spec"].get("replicas").is_none(), "{}", out["spec"]);
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        out["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]
+            .get("f:replicas")
+            .is_none()
+    );
+}
+
+#[test]
+fn conflicting_value_with_another_manager_is_409_unless_forced() {
+    let live = ssa(
+        None,
+        &applied("nginx", Some(2)),
+        "kubectl-client-side-apply",
+        false,
+    )
+    .unwrap();
+    let err = ssa(Some(&live), &applied("nginx", Some(5)), "kubectl", false).unwrap_err();
+    match err {
+        PatchError::Conflict(m) => assert_eq!(
+            m,
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas"
+        ),
+        other => panic!("want conflict, got {other:?}"),
+    }
+    let out = ssa(Some(&live), &applied("nginx", Some(5)), "kubectl", true).unwrap();
+    assert_eq!(out["spec"]["replicas"], 5);
+    let entries = out["metadata"]["managedFields"].as_array().unwrap();
+    let other = entries
+        .iter()
+        .find(|e| e["manager"] == "kubectl-client-side-apply")
+        .unwrap();
+    assert!(
+        other["fieldsV1"]["f:spec"].get("f:replicas").is_none(),
+        "ownership moved: {other}"
+    );
+    assert!(other["fieldsV1"]["f:spec"]["f:selector"].is_object());
+}
+
+#[test]
+fn same_values_are_shared_without_conflict() {
+    let live = ssa(None, &applied("nginx", Some(2)), "a", false).unwrap();
+    let out = ssa(Some(&live), &applied("nginx", Some(2)), "b", false).unwrap();
+    assert_eq!(managers(&out).len(), 2);
+    // b stops applying replicas; a still owns it, so it stays.
+    let out = ssa(Some(&out), &applied("nginx", None), "b", false).unwrap();
+    assert_eq!(out["spec"]["replicas"], 2);
+}
+
+#[test]
+fn several_conflicts_are_listed() {
+    let live = ssa(None, &applied("nginx", Some(2)), "other", false).unwrap();
+    let PatchError::Conflict(m) =
+        ssa(Some(&live), &applied("httpd", Some(3)), "kubectl", false).unwrap_err()
+    else {
+        panic!("want conflict")
+    };
+    assert!(
+        m.starts_with("Apply failed with 2 conflicts: conflicts with \"other\" using apps/v1:"),
+        "{m}"
+    );
+    assert!(m.contains("\n- .spec.replicas"), "{m}");
+    assert!(
+        m.contains("\n- .spec.template.spec.containers[name=\"web\"].image"),
+        "{m}"
+    );
+}
+
+#[test]
+fn non_object_config_is_malformed() {
+    assert!(matches!(
+        ssa(None, &json!([1]), "kubectl", false),
+        Err(PatchError::Malformed(_))
+    ));
+}
