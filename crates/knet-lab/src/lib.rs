@@ -3,6 +3,7 @@
 //! supervisor, and the files a kubelet writes into pods.
 
 pub mod files;
+pub mod podstatus;
 pub mod sandbox;
 pub mod topology;
 pub mod workload;
