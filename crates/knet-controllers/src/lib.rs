@@ -6,10 +6,14 @@
 //! to the API only through kube-rs, so the same code runs against knet's
 //! embedded API server and against a real kube-apiserver.
 
+pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod events;
 pub mod labels;
 pub mod mirroring;
 pub mod pod;
+pub mod replicaset;
 pub mod selector;
 pub mod slices;
+pub mod template_hash;
