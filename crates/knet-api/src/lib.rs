@@ -5,11 +5,22 @@
 //! revision log and `server` wires HTTP to them.
 
 pub mod alloc;
+pub mod auth;
 pub mod defaults;
+pub mod discovery;
+pub mod exec;
+pub mod fieldselector;
+pub mod kubeconfig;
+pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod resources;
+pub mod server;
 pub mod status;
 pub mod store;
 pub mod table;
+pub mod tls;
 pub mod validation;
+pub mod watch;
+
+pub use server::{Config, Server, StartError};

@@ -143,6 +143,8 @@ struct Committed {
     events: VecDeque<Arc<Event>>,
     /// Watches from a revision below this are too old.
     compacted: u64,
+    /// The newest committed revision.
+    latest: u64,
 }
 
 struct Inner {
@@ -192,6 +194,7 @@ impl Store {
             committed: Mutex::new(Committed {
                 events: loaded.events.into(),
                 compacted,
+                latest: loaded.rv,
             }),
             fanout,
             history: config.history.max(1),
@@ -347,6 +350,15 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The newest committed revision, if `rx` has already received every
+    /// event up to it (so a BOOKMARK at it cannot overtake a pending event).
+    pub fn bookmark_revision(&self, rx: &broadcast::Receiver<Arc<Event>>) -> Option<u64> {
+        let c = lock(&self.inner.committed);
+        rx.is_empty().then_some(c.latest)
+    }
+}
+
 /// Sets `metadata.resourceVersion` to `rv` (as a string, as Kubernetes does).
 pub fn set_rv(obj: &mut Value, rv: u64) {
     if let Some(m) = obj.as_object_mut() {
@@ -394,6 +406,7 @@ fn commit_loop(inner: &Inner, mut disk: Disk) {
 fn publish(inner: &Inner, events: &[Arc<Event>]) {
     let mut c = lock(&inner.committed);
     for e in events {
+        c.latest = e.rv;
         c.events.push_back(e.clone());
         let _ = inner.fanout.send(e.clone());
     }
