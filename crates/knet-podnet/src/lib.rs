@@ -7,6 +7,7 @@
 //! - [`cni`]: the CNI 1.1.0 plugin (bridge behaviour, flannel-style mode).
 //! - [`agent`]: the node route agent (host-gw and VXLAN).
 
+pub mod cni;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;

@@ -136,6 +136,29 @@ impl FileStore {
         Ok(ips)
     }
 
+    /// Deletes every reservation whose owner `keep(id, ifname)` rejects
+    /// (CNI GC); returns the released addresses.
+    pub fn release_unless(
+        &self,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Result<Vec<Ipv4Addr>, StoreError> {
+        let mut out = Vec::new();
+        for (ip, content) in self.entries()? {
+            let content = content.trim();
+            let (id, ifname) = content.split_once(LINE_BREAK).unwrap_or((content, ""));
+            if keep(id, ifname) {
+                continue;
+            }
+            let path = self.dir.join(ip.to_string());
+            match std::fs::remove_file(&path) {
+                Ok(()) => out.push(ip),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io("release", &path)(e)),
+            }
+        }
+        Ok(out)
+    }
+
     /// `last_reserved_ip.<set>`.
     pub fn last_reserved(&self, set: usize) -> Result<Option<Ipv4Addr>, StoreError> {
         let path = self.dir.join(format!("last_reserved_ip.{set}"));

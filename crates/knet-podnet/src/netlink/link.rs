@@ -294,3 +294,12 @@ impl Netlink {
         }
     }
 }
+
+impl Netlink {
+    /// Turns promiscuous mode on or off.
+    pub async fn set_promisc(&self, index: u32, on: bool) -> Result<(), NetlinkError> {
+        let msg = LinkUnspec::new_with_index(index).promiscuous(on).build();
+        self.set(msg, format!("set link {index} promisc {on}"))
+            .await
+    }
+}
