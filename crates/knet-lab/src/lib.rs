@@ -2,6 +2,7 @@
 //! namespaces, pod sandboxes (net + uts + mnt), the container process
 //! supervisor, and the files a kubelet writes into pods.
 
+pub mod agent;
 pub mod containers;
 pub mod files;
 pub mod podstatus;

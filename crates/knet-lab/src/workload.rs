@@ -59,10 +59,10 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
         if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
             break;
         }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap_or(0).min(1 << 20);
-            }
+        if let Some((k, v)) = h.split_once(':')
+            && k.trim().eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap_or(0).min(1 << 20);
         }
     }
     let mut body = vec![0; len];

@@ -1,0 +1,373 @@
+//! The node agent: the kubelet's role in the lab (`knet agent`). It registers
+//! its Node, watches the pods bound to it, and for each one builds a sandbox,
+//! runs the containers, probes them, writes the pod status, and on deletion
+//! stops everything gracefully and removes the pod.
+
+pub mod container;
+pub mod node;
+pub mod probe;
+pub mod sandbox;
+
+use crate::containers::{PodFacts, process};
+use crate::files::envvars::service_env;
+use crate::podstatus::{ContainerObs, ContainerState, PodObs, pod_status};
+use container::ContainerTask;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use knet_podnet::netns::Netns;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use probe::{Probe, ProbeTarget};
+use sandbox::{NodeEnv, PodNetwork, Sandbox};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// An API request failed.
+    #[error("API request failed: {0}")]
+    Api(#[from] kube::Error),
+    /// The node's namespace could not be opened.
+    #[error("node namespace: {0}")]
+    Netns(String),
+}
+
+/// RFC 3339 "now" with second precision, as Kubernetes writes times.
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+struct Ctx<N> {
+    client: kube::Client,
+    env: NodeEnv,
+    net: Arc<N>,
+    node_netns: Arc<Netns>,
+    services: reflector::Store<Service>,
+}
+
+/// Registers the Node (create or refresh) and keeps its Ready heartbeat.
+pub async fn register_node(client: kube::Client, info: node::NodeInfo) -> Result<(), AgentError> {
+    let nodes: Api<Node> = Api::all(client);
+    let obj: Node =
+        serde_json::from_value(node::node_object(&info)).expect("node object is a valid Node");
+    match nodes.create(&PostParams::default(), &obj).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    let status = json!({"status": node::node_status(&info, &rfc3339_now())});
+    nodes
+        .patch_status(&info.name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    Ok(())
+}
+
+/// Runs the agent for the node in `env` until the watch stream ends.
+pub async fn run<N: PodNetwork>(
+    client: kube::Client,
+    env: NodeEnv,
+    net: N,
+) -> Result<(), AgentError> {
+    let node_netns =
+        Arc::new(Netns::open(&env.node_netns).map_err(|e| AgentError::Netns(e.to_string()))?);
+    let (services, writer) = reflector::store();
+    let svc_stream = reflector(
+        writer,
+        watcher(
+            Api::<Service>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    );
+    tokio::spawn(
+        svc_stream
+            .default_backoff()
+            .for_each(|_| futures::future::ready(())),
+    );
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        env,
+        net: Arc::new(net),
+        node_netns,
+        services,
+    });
+    let selector = format!("spec.nodeName={}", ctx.env.node_name);
+    let pods: Api<Pod> = Api::all(client);
+    let mut workers: HashMap<String, watch::Sender<Option<Value>>> = HashMap::new();
+    let mut stream = watcher(pods, watcher::Config::default().fields(&selector))
+        .default_backoff()
+        .boxed();
+    while let Some(ev) = stream.next().await {
+        let (pod, gone) = match ev {
+            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => (p, false),
+            Ok(watcher::Event::Delete(p)) => (p, true),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "pod watch failed; retrying");
+                continue;
+            }
+        };
+        let Ok(v) = serde_json::to_value(&pod) else {
+            continue;
+        };
+        let uid = v["metadata"]["uid"].as_str().unwrap_or("").to_string();
+        workers.retain(|_, tx| !tx.is_closed());
+        if let Some(tx) = workers.get(&uid) {
+            let _ = tx.send(if gone { None } else { Some(v) });
+        } else if !gone && !finished(&v) {
+            let span = tracing::info_span!("pod", ns = %v["metadata"]["namespace"], name = %v["metadata"]["name"]);
+            let (tx, rx) = watch::channel(Some(v));
+            tokio::spawn(pod_worker(ctx.clone(), rx).instrument(span));
+            workers.insert(uid, tx);
+        }
+    }
+    Ok(())
+}
+
+fn finished(pod: &Value) -> bool {
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    ) && pod["metadata"]["deletionTimestamp"].is_null()
+}
+
+fn terminating(pod: &Option<Value>) -> Option<Duration> {
+    match pod {
+        None => Some(Duration::ZERO),
+        Some(p) if !p["metadata"]["deletionTimestamp"].is_null() => {
+            let grace = p["metadata"]["deletionGracePeriodSeconds"]
+                .as_u64()
+                .or_else(|| p["spec"]["terminationGracePeriodSeconds"].as_u64())
+                .unwrap_or(30);
+            Some(Duration::from_secs(grace))
+        }
+        _ => None,
+    }
+}
+
+/// One pod's life on this node.
+async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Option<Value>>) {
+    let Some(pod) = rx.borrow().clone() else {
+        return;
+    };
+    let ns = pod["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let start_time = pod["status"]["startTime"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(rfc3339_now);
+    let sandbox = loop {
+        if terminating(&rx.borrow()).is_some() {
+            finalize(&api, &pod).await;
+            return;
+        }
+        match Sandbox::create(&pod, &ctx.env, ctx.net.as_ref()).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(error = %e, "sandbox creation failed; retrying");
+                let obs = waiting_obs(&pod, &ctx, &start_time, &e);
+                write_status(&api, &pod, &obs).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+                    _ = rx.changed() => {}
+                }
+            }
+        }
+    };
+    let (stop_tx, stop_rx) = watch::channel(None);
+    let (obs_tx, mut obs_rx) = mpsc::channel(64);
+    let tasks = start_containers(&ctx, &pod, &sandbox, &obs_tx, &stop_rx).await;
+    drop(obs_tx);
+    let mut obs = initial_obs(&pod, &ctx, &start_time, &sandbox);
+    write_status(&api, &latest(&rx, &pod), &obs).await;
+    loop {
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() { break; }
+                if let Some(grace) = terminating(&rx.borrow()) {
+                    let _ = stop_tx.send(Some(grace));
+                    break;
+                }
+            }
+            msg = obs_rx.recv() => {
+                let Some((i, c)) = msg else { break };
+                obs.containers[i] = c;
+                while let Ok((i, c)) = obs_rx.try_recv() { obs.containers[i] = c; }
+                obs.now = rfc3339_now();
+                write_status(&api, &latest(&rx, &pod), &obs).await;
+            }
+        }
+    }
+    let _ = stop_tx.send(Some(terminating(&rx.borrow()).unwrap_or_default()));
+    for t in tasks {
+        let _ = t.await;
+    }
+    if let Err(e) = sandbox.destroy(ctx.net.as_ref()).await {
+        tracing::warn!(error = %e, "sandbox teardown incomplete");
+    }
+    if rx.borrow().is_some() {
+        finalize(&api, &pod).await;
+    }
+}
+
+fn latest(rx: &watch::Receiver<Option<Value>>, fallback: &Value) -> Value {
+    rx.borrow().clone().unwrap_or_else(|| fallback.clone())
+}
+
+async fn start_containers<N: PodNetwork>(
+    ctx: &Ctx<N>,
+    pod: &Value,
+    sandbox: &Sandbox,
+    obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
+    stop_rx: &watch::Receiver<Option<Duration>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let services: Vec<Value> = ctx
+        .services
+        .state()
+        .iter()
+        .filter_map(|s| serde_json::to_value(s.as_ref()).ok())
+        .collect();
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+    let links = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
+    let svc_env = service_env(&services, ns, links);
+    let facts = PodFacts {
+        pod_ip: sandbox
+            .ips
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        host_ip: ctx.env.node_ip.clone(),
+        node_name: ctx.env.node_name.clone(),
+    };
+    let exe = ctx.env.knet_exe.to_string_lossy().into_owned();
+    let target = ProbeTarget {
+        ip: sandbox
+            .ips
+            .first()
+            .copied()
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+        node_netns: ctx.node_netns.clone(),
+    };
+    let restart_policy = pod["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always")
+        .to_string();
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut tasks = Vec::new();
+    for (index, c) in containers.iter().enumerate() {
+        let cname = c["name"].as_str().unwrap_or("").to_string();
+        let task = ContainerTask {
+            index,
+            name: cname.clone(),
+            image: c["image"].as_str().unwrap_or("").to_string(),
+            process: process(pod, c, &svc_env, &facts, &exe),
+            restart_policy: restart_policy.clone(),
+            log: sandbox.dir.join(&cname).join("0.log"),
+            knet_exe: ctx.env.knet_exe.clone(),
+            pause_pid: sandbox.pause_pid().unwrap_or(0),
+            readiness: Probe::parse(&c["readinessProbe"], c),
+            liveness: Probe::parse(&c["livenessProbe"], c),
+            probe_target: target.clone(),
+        };
+        tasks.push(tokio::spawn(container::run(
+            task,
+            obs_tx.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    tasks
+}
+
+fn base_obs(
+    pod: &Value,
+    ctx: &Ctx<impl PodNetwork>,
+    start_time: &str,
+    reason: &str,
+    message: Option<&str>,
+) -> PodObs {
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    PodObs {
+        pod_ips: Vec::new(),
+        host_ip: ctx.env.node_ip.clone(),
+        start_time: start_time.to_string(),
+        sandbox_ready: false,
+        containers: containers
+            .iter()
+            .map(|c| ContainerObs {
+                name: c["name"].as_str().unwrap_or("").to_string(),
+                image: c["image"].as_str().unwrap_or("").to_string(),
+                state: ContainerState::Waiting {
+                    reason: reason.to_string(),
+                    message: message.map(str::to_string),
+                },
+                last_terminated: None,
+                ready: false,
+                restart_count: 0,
+            })
+            .collect(),
+        now: rfc3339_now(),
+    }
+}
+
+fn waiting_obs(pod: &Value, ctx: &Ctx<impl PodNetwork>, start_time: &str, err: &str) -> PodObs {
+    base_obs(pod, ctx, start_time, "ContainerCreating", Some(err))
+}
+
+fn initial_obs(
+    pod: &Value,
+    ctx: &Ctx<impl PodNetwork>,
+    start_time: &str,
+    sandbox: &Sandbox,
+) -> PodObs {
+    let mut o = base_obs(pod, ctx, start_time, "ContainerCreating", None);
+    o.sandbox_ready = true;
+    o.pod_ips = sandbox.ips.iter().map(ToString::to_string).collect();
+    o
+}
+
+async fn write_status(api: &Api<Pod>, pod: &Value, obs: &PodObs) {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("");
+    let body = json!({"status": pod_status(pod, obs)});
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+    {
+        tracing::debug!(error = %e, "status update failed");
+    }
+}
+
+/// Removes the pod object once its sandbox is gone (the kubelet's final delete).
+async fn finalize(api: &Api<Pod>, pod: &Value) {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("");
+    let uid = pod["metadata"]["uid"].as_str().map(str::to_string);
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid,
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    if let Err(e) = api.delete(name, &dp).await {
+        tracing::debug!(error = %e, "final pod delete failed");
+    }
+}

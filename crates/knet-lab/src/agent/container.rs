@@ -1,0 +1,267 @@
+//! One container's life in the lab: start it inside the sandbox through
+//! `knet run-in`, log its output, restart it per `restartPolicy` with the
+//! kubelet's back-off (10 s doubling to 5 min), run its probes, and stop it
+//! with SIGTERM, the grace period, then SIGKILL.
+
+use super::probe::{Probe, ProbeTarget};
+use crate::containers::Process;
+use crate::podstatus::{ContainerObs, ContainerState};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+
+/// What the container task needs.
+#[derive(Debug, Clone)]
+pub struct ContainerTask {
+    /// Index in the pod's container list.
+    pub index: usize,
+    /// Container name.
+    pub name: String,
+    /// Image (reported in status).
+    pub image: String,
+    /// The process to run.
+    pub process: Process,
+    /// `Always`, `OnFailure` or `Never`.
+    pub restart_policy: String,
+    /// Log file.
+    pub log: PathBuf,
+    /// The `knet` executable.
+    pub knet_exe: PathBuf,
+    /// Pause process PID of the sandbox.
+    pub pause_pid: u32,
+    /// Readiness probe, if any.
+    pub readiness: Option<Probe>,
+    /// Liveness probe, if any.
+    pub liveness: Option<Probe>,
+    /// Where probes connect (the pod IP, from the node).
+    pub probe_target: ProbeTarget,
+}
+
+fn now() -> String {
+    super::rfc3339_now()
+}
+
+/// The kubelet's crash back-off for the `n`th restart.
+pub fn backoff(n: u32) -> Duration {
+    Duration::from_secs((10u64 << n.min(5)).min(300))
+}
+
+fn spawn(t: &ContainerTask) -> std::io::Result<Child> {
+    if let Some(dir) = t.log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&t.log)?;
+    let mut cmd = Command::new(&t.knet_exe);
+    cmd.arg("run-in").arg("--pid").arg(t.pause_pid.to_string());
+    if let Some(w) = &t.process.workdir {
+        cmd.arg("--workdir").arg(w);
+    }
+    cmd.env_clear().env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    for (k, v) in &t.process.env {
+        cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    cmd.arg("--").args(&t.process.argv);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd.spawn()
+}
+
+/// Signals the container's whole process group, waits `grace`, then kills it.
+pub async fn stop(child: &mut Child, grace: Duration) -> Option<std::process::ExitStatus> {
+    let pid = child.id()?;
+    let pgid = Pid::from_raw(pid as i32);
+    let _ = killpg(pgid, Signal::SIGTERM);
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(r) => r.ok(),
+        Err(_) => {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            child.wait().await.ok()
+        }
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Runs the container until `stop_rx` says stop (with the grace period) or
+/// its restart policy ends it; reports every state change on `obs_tx`.
+pub async fn run(
+    t: ContainerTask,
+    obs_tx: mpsc::Sender<(usize, ContainerObs)>,
+    mut stop_rx: watch::Receiver<Option<Duration>>,
+) {
+    let mut obs = ContainerObs {
+        name: t.name.clone(),
+        image: t.image.clone(),
+        state: ContainerState::Waiting {
+            reason: "ContainerCreating".into(),
+            message: None,
+        },
+        last_terminated: None,
+        ready: false,
+        restart_count: 0,
+    };
+    loop {
+        let _ = obs_tx.send((t.index, obs.clone())).await;
+        let started_at = now();
+        let mut child = match spawn(&t) {
+            Ok(c) => c,
+            Err(e) => {
+                obs.state = ContainerState::Waiting {
+                    reason: "RunContainerError".into(),
+                    message: Some(e.to_string()),
+                };
+                let _ = obs_tx.send((t.index, obs.clone())).await;
+                if wait_or_stop(&mut stop_rx, backoff(obs.restart_count))
+                    .await
+                    .is_some()
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        obs.state = ContainerState::Running {
+            started_at: started_at.clone(),
+        };
+        obs.ready = t.readiness.is_none();
+        let _ = obs_tx.send((t.index, obs.clone())).await;
+        let outcome = supervise(&t, &mut child, &mut obs, &obs_tx, &mut stop_rx).await;
+        let (status, stopping) = match outcome {
+            Outcome::Exited(s) => (s, false),
+            Outcome::Stop(grace) => (stop(&mut child, grace).await, true),
+            Outcome::LivenessFailed => (stop(&mut child, Duration::from_secs(30)).await, false),
+        };
+        let code = status.map(exit_code).unwrap_or(137);
+        let terminated = ContainerState::Terminated {
+            exit_code: code,
+            reason: if code == 0 { "Completed" } else { "Error" }.into(),
+            started_at,
+            finished_at: now(),
+        };
+        obs.ready = false;
+        obs.state = terminated.clone();
+        let restart = !stopping
+            && match t.restart_policy.as_str() {
+                "Never" => false,
+                "OnFailure" => code != 0,
+                _ => true,
+            };
+        let _ = obs_tx.send((t.index, obs.clone())).await;
+        if !restart {
+            // Stay terminated until told to stop.
+            stop_requested(&mut stop_rx).await;
+            return;
+        }
+        obs.last_terminated = Some(terminated);
+        obs.state = ContainerState::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: Some(format!(
+                "back-off {}s restarting failed container={}",
+                backoff(obs.restart_count).as_secs(),
+                t.name
+            )),
+        };
+        let _ = obs_tx.send((t.index, obs.clone())).await;
+        if wait_or_stop(&mut stop_rx, backoff(obs.restart_count))
+            .await
+            .is_some()
+        {
+            return;
+        }
+        obs.restart_count += 1;
+    }
+}
+
+enum Outcome {
+    Exited(Option<std::process::ExitStatus>),
+    Stop(Duration),
+    LivenessFailed,
+}
+
+/// Waits for exit, a stop request, or probe results while the container runs.
+async fn supervise(
+    t: &ContainerTask,
+    child: &mut Child,
+    obs: &mut ContainerObs,
+    obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
+    stop_rx: &mut watch::Receiver<Option<Duration>>,
+) -> Outcome {
+    let mut readiness = t.readiness.clone().map(|p| p.runner());
+    let mut liveness = t.liveness.clone().map(|p| p.runner());
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            s = child.wait() => return Outcome::Exited(s.ok()),
+            grace = stop_requested(stop_rx) => return Outcome::Stop(grace),
+            _ = tick.tick() => {
+                if let Some(r) = readiness.as_mut()
+                    && let Some(ready) = r.poll(&t.probe_target, t.pause_pid, &t.knet_exe).await
+                    && ready != obs.ready
+                {
+                    obs.ready = ready;
+                    let _ = obs_tx.send((t.index, obs.clone())).await;
+                }
+                if let Some(l) = liveness.as_mut()
+                    && l.poll(&t.probe_target, t.pause_pid, &t.knet_exe).await == Some(false)
+                {
+                    return Outcome::LivenessFailed;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves with the grace period once a stop is requested (zero if the
+/// agent went away). Copies the value out: no guard is held across awaits.
+async fn stop_requested(stop_rx: &mut watch::Receiver<Option<Duration>>) -> Duration {
+    loop {
+        if let Some(grace) = *stop_rx.borrow_and_update() {
+            return grace;
+        }
+        if stop_rx.changed().await.is_err() {
+            return Duration::ZERO;
+        }
+    }
+}
+
+/// Sleeps `d` unless a stop comes first (then returns the grace period).
+async fn wait_or_stop(
+    stop_rx: &mut watch::Receiver<Option<Duration>>,
+    d: Duration,
+) -> Option<Duration> {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => None,
+        grace = stop_requested(stop_rx) => Some(grace),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_minutes() {
+        assert_eq!(backoff(0), Duration::from_secs(10));
+        assert_eq!(backoff(1), Duration::from_secs(20));
+        assert_eq!(backoff(4), Duration::from_secs(160));
+        assert_eq!(backoff(5), Duration::from_secs(300));
+        assert_eq!(backoff(40), Duration::from_secs(300));
+    }
+}
