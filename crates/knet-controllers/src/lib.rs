@@ -6,14 +6,18 @@
 //! to the API only through kube-rs, so the same code runs against knet's
 //! embedded API server and against a real kube-apiserver.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod labels;
 pub mod mirroring;
+pub mod nodeipam;
 pub mod pod;
 pub mod replicaset;
+pub mod scheduler;
 pub mod selector;
 pub mod slices;
+pub mod statefulset;
 pub mod template_hash;
