@@ -7,8 +7,12 @@
 //! - [`cni`]: the CNI 1.1.0 plugin (bridge behaviour, flannel-style mode).
 //! - [`agent`]: the node route agent (host-gw and VXLAN).
 
+pub mod agent;
 pub mod cni;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod types;
+
+/// Re-exported so binaries can name CIDR types without their own dependency.
+pub use ipnet;

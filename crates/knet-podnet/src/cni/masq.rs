@@ -65,19 +65,33 @@ fn nft(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Masquerades traffic from `addr` leaving its subnet (not multicast).
+/// Masquerades traffic from `addr` leaving its subnet, except to the
+/// networks in `keep` (e.g. the cluster's pod network) and multicast.
 pub fn add(
     ns: &Netns,
     network: &str,
     id: &str,
     ifname: &str,
     addr: Ipv4Net,
+    keep: &[Ipv4Net],
 ) -> Result<(), MasqError> {
+    let mut all: Vec<Ipv4Net> = vec![addr.trunc(), "224.0.0.0/4".parse().expect("literal")];
+    all.extend(
+        keep.iter()
+            .filter(|n| n.prefix_len() > 0)
+            .map(|n| n.trunc()),
+    );
+    // nft refuses overlapping intervals in one set: keep only the outermost.
+    let nets: std::collections::BTreeSet<String> = all
+        .iter()
+        .filter(|n| !all.iter().any(|o| o != *n && o.contains(*n)))
+        .map(|n| n.to_string())
+        .collect();
     let script = format!(
         "table ip {TABLE} {{\n chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n}}\n\
-         add rule ip {TABLE} postrouting ip saddr {ip} ip daddr != {net} ip daddr != 224.0.0.0/4 masquerade comment \"{c}\"\n",
+         add rule ip {TABLE} postrouting ip saddr {ip} ip daddr != {{ {set} }} masquerade comment \"{c}\"\n",
         ip = addr.addr(),
-        net = addr.trunc(),
+        set = nets.into_iter().collect::<Vec<_>>().join(", "),
         c = comment(network, id, ifname),
     );
     nft(ns, "add masquerade rule", &["-f", "-"], Some(&script)).map(drop)

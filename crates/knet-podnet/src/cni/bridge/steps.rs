@@ -132,6 +132,7 @@ impl Env<'_> {
                 req.container_id,
                 req.ifname.as_str(),
                 alloc.address,
+                &conf.ipam.routes.iter().map(|r| r.dst).collect::<Vec<_>>(),
             )
             .map_err(|e| CniError::with(ErrorCode::Io, "cannot install the masquerade rule", &e))?;
         }
