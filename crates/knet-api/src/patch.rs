@@ -8,6 +8,7 @@
 mod apply;
 mod fields;
 mod json_patch;
+mod managed;
 mod schema;
 mod strategic;
 
@@ -111,4 +112,22 @@ pub fn server_side_apply_at(
     now: &str,
 ) -> Result<Value, PatchError> {
     apply::server_side_apply_at(resource, live, applied, manager, force, now)
+}
+
+/// Records a create/update/patch (any write that is not server-side apply)
+/// in `new.metadata.managedFields`, as kube-apiserver does: `manager`'s
+/// `Update` entry takes every field whose value changed from `old` (`None`
+/// for a create), other managers give those fields up, and removed fields
+/// leave every entry. `subresource` is `Some("status")` for status writes.
+/// This is what lets a later `kubectl apply --server-side` see fields
+/// `kubectl-client-side-apply` or `kubectl-create` set and report conflicts.
+pub fn record_update(
+    resource: &Resource,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: Option<&str>,
+    now: &str,
+) {
+    managed::record_update(resource, old, new, manager, subresource, now);
 }

@@ -185,3 +185,93 @@ fn non_object_config_is_malformed() {
         Err(PatchError::Malformed(_))
     ));
 }
+
+// === record_update: ownership from non-apply writes ===
+
+use knet_api::patch::record_update;
+
+#[test]
+fn client_side_apply_create_then_server_side_apply_conflicts_like_kubernetes() {
+    let mut created = applied("nginx", Some(2));
+    record_update(
+        deploy(),
+        None,
+        &mut created,
+        "kubectl-client-side-apply",
+        None,
+        NOW,
+    );
+    let mf = &created["metadata"]["managedFields"][0];
+    assert_eq!(
+        (mf["manager"].as_str(), mf["operation"].as_str()),
+        (Some("kubectl-client-side-apply"), Some("Update"))
+    );
+    assert_eq!(mf["fieldsV1"]["f:spec"]["f:replicas"], json!({}));
+    let err = ssa(Some(&created), &applied("nginx", Some(3)), "kubectl", false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas"
+    );
+    // Same values: no conflict, shared ownership.
+    let out = ssa(Some(&created), &applied("nginx", Some(2)), "kubectl", false).unwrap();
+    assert_eq!(managers(&out).len(), 2);
+}
+
+#[test]
+fn an_update_takes_changed_fields_from_other_managers() {
+    let live = ssa(None, &applied("nginx", Some(2)), "kubectl", false).unwrap();
+    let mut scaled = live.clone();
+    scaled["spec"]["replicas"] = json!(7);
+    record_update(
+        deploy(),
+        Some(&live),
+        &mut scaled,
+        "kubectl-scale",
+        None,
+        NOW,
+    );
+    let entries = scaled["metadata"]["managedFields"].as_array().unwrap();
+    let apply = entries.iter().find(|e| e["manager"] == "kubectl").unwrap();
+    let scale = entries
+        .iter()
+        .find(|e| e["manager"] == "kubectl-scale")
+        .unwrap();
+    assert!(
+        apply["fieldsV1"]["f:spec"].get("f:replicas").is_none(),
+        "{apply}"
+    );
+    assert_eq!(scale["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
+    // Re-applying replicas now conflicts with the scaler.
+    let err = ssa(Some(&scaled), &applied("nginx", Some(2)), "kubectl", false).unwrap_err();
+    assert!(err.to_string().contains("\"kubectl-scale\""), "{err}");
+}
+
+#[test]
+fn an_update_that_changes_nothing_records_nothing() {
+    let live = ssa(None, &applied("nginx", Some(2)), "kubectl", false).unwrap();
+    let mut same = live.clone();
+    record_update(
+        deploy(),
+        Some(&live),
+        &mut same,
+        "other",
+        None,
+        "2030-01-01T00:00:00Z",
+    );
+    assert_eq!(same, live);
+}
+
+#[test]
+fn identical_reapply_keeps_the_entry_time() {
+    let live = ssa(None, &applied("nginx", Some(2)), "kubectl", false).unwrap();
+    let again = server_side_apply_at(
+        deploy(),
+        Some(&live),
+        &applied("nginx", Some(2)),
+        "kubectl",
+        false,
+        "2030-01-01T00:00:00Z",
+    )
+    .unwrap();
+    assert_eq!(again, live, "an unchanged apply is a no-op");
+}

@@ -4,59 +4,13 @@
 
 use super::PatchError;
 use super::fields::{self, FieldSet, Path};
+use super::managed::{self, Entry};
 use super::{schema, strategic};
 use crate::resources::Resource;
-use serde_json::{Map, Value, json};
-
-/// One `managedFields` entry, decoded.
-#[derive(Debug, Clone)]
-struct Entry {
-    manager: String,
-    operation: String,
-    api_version: String,
-    time: Option<Value>,
-    subresource: Option<Value>,
-    set: FieldSet,
-}
-
-impl Entry {
-    fn parse(v: &Value) -> Option<Entry> {
-        Some(Entry {
-            manager: v.get("manager")?.as_str()?.to_string(),
-            operation: v.get("operation")?.as_str()?.to_string(),
-            api_version: v
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            time: v.get("time").cloned(),
-            subresource: v.get("subresource").cloned(),
-            set: v
-                .get("fieldsV1")
-                .map(fields::from_fields_v1)
-                .unwrap_or_default(),
-        })
-    }
-
-    fn render(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("manager".into(), json!(self.manager));
-        m.insert("operation".into(), json!(self.operation));
-        m.insert("apiVersion".into(), json!(self.api_version));
-        if let Some(t) = &self.time {
-            m.insert("time".into(), t.clone());
-        }
-        m.insert("fieldsType".into(), json!("FieldsV1"));
-        m.insert("fieldsV1".into(), fields::to_fields_v1(&self.set));
-        if let Some(s) = &self.subresource {
-            m.insert("subresource".into(), s.clone());
-        }
-        Value::Object(m)
-    }
-}
+use serde_json::{Map, Value};
 
 /// See [`crate::patch::server_side_apply`]; `now` is the RFC 3339 time
-/// recorded in the manager's entry.
+/// recorded in the manager's entry when its field set changes.
 pub(crate) fn server_side_apply_at(
     resource: &Resource,
     live: Option<&Value>,
@@ -76,34 +30,34 @@ pub(crate) fn server_side_apply_at(
         meta.shift_remove("managedFields");
     }
     let applied_set = fields::of_object(kind, &Value::Object(applied_map.clone()));
-    let mut entries: Vec<Entry> = live
-        .and_then(|l| l.pointer("/metadata/managedFields"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Entry::parse).collect())
-        .unwrap_or_default();
+    let mut entries = managed::entries_of(live);
     let is_ours = |e: &Entry| e.manager == manager && e.operation == "Apply";
-
-    let mut merged = match live {
-        None => strategic::merge_map(Map::new(), &applied_map, Some(schema::root(kind)))?,
+    let base = match live {
+        None => Map::new(),
         Some(live) => {
             let conflicts = find_conflicts(&entries, &is_ours, &applied_set, live, applied);
-            if !conflicts.is_empty() {
-                if !force {
-                    return Err(PatchError::Conflict(conflict_message_for(
-                        &entries, &conflicts,
-                    )));
-                }
-                for (i, path) in &conflicts {
-                    entries[*i].set.remove(path);
-                }
+            if !conflicts.is_empty() && !force {
+                return Err(PatchError::Conflict(conflict_message_for(
+                    &entries, &conflicts,
+                )));
+            }
+            for (i, path) in &conflicts {
+                entries[*i].set.remove(path);
             }
             let mut base = live.clone();
             remove_dropped_fields(&mut base, &entries, &is_ours, &applied_set);
-            let base = base.as_object().cloned().unwrap_or_default();
-            strategic::merge_map(base, &applied_map, Some(schema::root(kind)))?
+            base.as_object().cloned().unwrap_or_default()
         }
     };
-    entries.retain(|e| !is_ours(e));
+    let mut merged = strategic::merge_map(base, &applied_map, Some(schema::root(kind)))?;
+    let previous = entries
+        .iter()
+        .position(is_ours)
+        .map(|i| entries.remove(i));
+    let time = match previous {
+        Some(p) if p.set == applied_set => p.time,
+        _ => Some(Value::String(now.to_string())),
+    };
     let api_version = applied
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -112,18 +66,11 @@ pub(crate) fn server_side_apply_at(
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version,
-        time: Some(json!(now)),
+        time,
         subresource: None,
         set: applied_set,
     });
-    entries.retain(|e| !e.set.is_empty());
-    let rendered: Vec<Value> = entries.iter().map(Entry::render).collect();
-    let meta = merged
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(meta) = meta {
-        meta.insert("managedFields".into(), Value::Array(rendered));
-    }
+    managed::store_entries(&mut merged, entries);
     Ok(Value::Object(merged))
 }
 

@@ -136,6 +136,7 @@ def main(d):
     print("// Field: `<number>=<json name>:<type>:<flags>`; see schema.rs.")
     print()
     print("/// `(message, fields)` for every message knet decodes, sorted by name.")
+    print("#[rustfmt::skip]")
     print("pub(super) static TABLE: &[(&str, &str)] = &[")
     for name in sorted(out):
         print(f'    ("{name}", "{out[name]}"),')
