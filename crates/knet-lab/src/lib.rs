@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod containers;
 pub mod files;
+pub mod podnet;
 pub mod podstatus;
 pub mod sandbox;
 pub mod topology;

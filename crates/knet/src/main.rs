@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod lab;
 
 /// knet — pod network, Service load balancing and cluster DNS, in one binary.
 ///
@@ -21,6 +22,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a whole cluster network on this machine (nodes and pods as network namespaces).
+    Up(cmd::up::Args),
+    /// Stop a cluster started by `knet up` and remove everything it made.
+    Down(cmd::down::Args),
+    /// Show the clusters running on this machine.
+    Status(cmd::status::Args),
+    /// Run a command on a lab node: `knet exec knet-worker -- ip route`.
+    Exec(cmd::exec::Args),
     /// Run the embedded kubectl-compatible API server.
     Api(cmd::api::Args),
     /// Run the controllers (EndpointSlices, Endpoints, workloads, scheduler, node IPAM).
@@ -52,6 +61,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
+        Command::Up(a) => cmd::up::run(a),
+        Command::Down(a) => cmd::down::run(a),
+        Command::Status(a) => cmd::status::run(a),
+        Command::Exec(a) => cmd::exec::run(a),
         Command::Api(a) => cmd::api::run(a),
         Command::Controllers(a) => cmd::controllers::run(a),
         Command::Dns(a) => cmd::dns::run(a),

@@ -1,0 +1,261 @@
+//! `knet up`'s orchestration: the topology, the embedded API server, the
+//! controllers, and per node the route agent, the Service proxy and the node
+//! agent, plus the cluster add-ons (cluster DNS). Everything runs as tasks of
+//! this one process; containers are child processes in pod sandboxes.
+
+pub(crate) mod addons;
+pub(crate) mod state;
+pub(crate) mod sweep;
+
+use anyhow::{Context, bail};
+use knet_lab::agent::{self, node::NodeInfo, sandbox::NodeEnv};
+use knet_lab::files::resolv::{ClusterDns, ResolvConf};
+use knet_lab::podnet::CniNetwork;
+use knet_lab::topology::{Layout, Topology};
+use state::LabState;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Everything `knet up` was asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) name: String,
+    pub(crate) nodes: usize,
+    pub(crate) backend: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) api_listen: SocketAddr,
+    pub(crate) underlay: ipnet::Ipv4Net,
+    pub(crate) upstream: Vec<String>,
+    pub(crate) lb_pool: ipnet::Ipv4Net,
+}
+
+/// Prints one progress line with the step's duration.
+pub(crate) struct Progress {
+    start: Instant,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+
+    pub(crate) fn step(&self, what: &str) {
+        eprintln!(" ✓ {what:<52} {:>6.2}s", self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// A running lab.
+pub(crate) struct Lab {
+    pub(crate) state: LabState,
+    topology: Option<Topology>,
+    api: Option<knet_api::Server>,
+    tasks: JoinSet<()>,
+}
+
+/// MTU of pod interfaces for the backend (VXLAN costs 50 bytes).
+fn pod_mtu(backend: &str) -> u32 {
+    if backend == "vxlan" {
+        1500 - knet_core::defaults::VXLAN_OVERHEAD
+    } else {
+        1500
+    }
+}
+
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+impl Lab {
+    /// Builds and starts the whole lab; on failure everything made so far is removed.
+    pub(crate) async fn start(opts: &Options, progress: &Progress) -> anyhow::Result<Self> {
+        if let Some(st) = LabState::load(&opts.name)
+            && st.alive()
+        {
+            bail!(
+                "a lab named {:?} is already running (pid {}); stop it with `knet down --name {}` or pick another --name",
+                opts.name,
+                st.pid,
+                opts.name
+            );
+        }
+        let leftovers = sweep::lab_namespaces(&opts.name);
+        if !leftovers.is_empty() || state::dir(&opts.name).exists() {
+            let errors = sweep::sweep(&opts.name);
+            if !errors.is_empty() {
+                bail!(
+                    "could not clear a crashed lab's leftovers: {}",
+                    errors.join("; ")
+                );
+            }
+            progress.step(&format!(
+                "removed leftovers of a crashed lab ({} namespaces)",
+                leftovers.len()
+            ));
+        }
+        let run_dir = state::dir(&opts.name);
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        let layout = Layout::new(&opts.name, opts.nodes, opts.underlay)?;
+        let state = LabState {
+            name: opts.name.clone(),
+            pid: std::process::id(),
+            kubeconfig: opts.data_dir.join("kubeconfig"),
+            api: String::new(),
+            nodes: layout
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.ip.to_string()))
+                .collect(),
+            namespaces: layout.namespaces(),
+            pod_netns_prefix: format!("{}-pod-", opts.name),
+            backend: opts.backend.clone(),
+            started: agent::rfc3339_now(),
+        };
+        state.save().context("writing the lab state")?;
+        let mut lab = Self {
+            state,
+            topology: None,
+            api: None,
+            tasks: JoinSet::new(),
+        };
+        match lab.bring_up(opts, layout, progress).await {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                lab.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(
+        &mut self,
+        opts: &Options,
+        layout: Layout,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        let topo = Topology::create(layout)
+            .await
+            .context("creating the lab's namespaces")?;
+        progress.step(&format!(
+            "underlay, {} nodes and an outside client",
+            topo.nodes.len()
+        ));
+        let mut cfg = knet_api::Config::new(&opts.data_dir);
+        cfg.listen = opts.api_listen;
+        let api = knet_api::Server::start(cfg)
+            .await
+            .context("starting the API server")?;
+        self.state.api = api.url();
+        self.state.kubeconfig = api.kubeconfig_path().to_path_buf();
+        self.state.save()?;
+        progress.step(&format!("API server {}", api.url()));
+        let client = client_for(&api).await?;
+        let dns = ClusterDns {
+            server: knet_core::defaults::CLUSTER_DNS_IP.to_string(),
+            domain: knet_core::defaults::CLUSTER_DOMAIN.to_string(),
+        };
+        let knet_exe = std::env::current_exe().context("finding the knet executable")?;
+        let taint = topo.layout.nodes.len() > 1;
+        for (i, (n, ns)) in topo.layout.nodes.iter().zip(&topo.nodes).enumerate() {
+            let info = NodeInfo {
+                name: n.name.clone(),
+                ip: n.ip.to_string(),
+                control_plane: i == 0,
+                taint,
+                kernel: kernel_release(),
+                version: knet_core::defaults::KUBERNETES_VERSION.to_string(),
+            };
+            agent::register_node(client.clone(), info)
+                .await
+                .with_context(|| format!("registering node {}", n.name))?;
+            let env = NodeEnv {
+                node_name: n.name.clone(),
+                node_ip: n.ip.to_string(),
+                node_netns: ns.path().to_path_buf(),
+                state_dir: state::dir(&opts.name).join("nodes").join(&n.name),
+                netns_prefix: self.state.pod_netns_prefix.clone(),
+                knet_exe: knet_exe.clone(),
+                dns: dns.clone(),
+                node_resolv: ResolvConf {
+                    nameservers: opts.upstream.clone(),
+                    ..ResolvConf::default()
+                },
+            };
+            self.spawn_node(client.clone(), env, opts);
+        }
+        progress.step("nodes registered; node agents running");
+        self.topology = Some(topo);
+        self.api = Some(api);
+        Ok(())
+    }
+
+    /// Starts a node's agent once the node has its pod CIDR.
+    fn spawn_node(&mut self, client: kube::Client, env: NodeEnv, opts: &Options) {
+        let mtu = pod_mtu(&opts.backend);
+        self.tasks.spawn(async move {
+            let name = env.node_name.clone();
+            let cidr = match wait_pod_cidr(&client, &name).await {
+                Ok(c) => c,
+                Err(e) => return tracing::error!(node = %name, error = %e, "node has no pod CIDR"),
+            };
+            let ipam = env.state_dir.join("ipam");
+            let net = match CniNetwork::new(&env.node_netns, &cidr, mtu, &ipam) {
+                Ok(n) => n,
+                Err(e) => return tracing::error!(node = %name, error = %e, "pod network"),
+            };
+            if let Err(e) = agent::run(client, env, net).await {
+                tracing::error!(node = %name, error = %e, "node agent stopped");
+            }
+        });
+    }
+
+    /// Stops every task, the API server, and removes the namespaces and state.
+    pub(crate) async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+        if let Some(api) = self.api.take() {
+            api.stop().await;
+        }
+        drop(self.topology.take());
+        for e in sweep::sweep(&self.state.name) {
+            eprintln!("warning: {e}");
+        }
+    }
+
+    /// Waits until Ctrl-C or SIGTERM.
+    pub(crate) async fn wait_for_signal() {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+}
+
+/// A kube client from the server's kubeconfig.
+pub(crate) async fn client_for(api: &knet_api::Server) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(api.kubeconfig_path())?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await?;
+    Ok(kube::Client::try_from(cfg)?)
+}
+
+/// Waits for the node IPAM controller to give `node` its pod CIDR.
+async fn wait_pod_cidr(client: &kube::Client, node: &str) -> anyhow::Result<String> {
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    for _ in 0..600 {
+        if let Ok(n) = nodes.get(node).await
+            && let Some(c) = n.spec.and_then(|s| s.pod_cidr)
+        {
+            return Ok(c);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("node {node} got no spec.podCIDR within 60s (is the node IPAM controller running?)")
+}

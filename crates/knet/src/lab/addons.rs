@@ -1,0 +1,1 @@
+//! Cluster add-ons the lab deploys, as kubeadm does: the cluster DNS.
