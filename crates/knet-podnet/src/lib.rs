@@ -12,6 +12,7 @@ pub mod cni;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
+pub mod topology;
 pub mod types;
 
 /// Re-exported so binaries can name CIDR types without their own dependency.

@@ -138,8 +138,12 @@ impl Netlink {
                 Some(FdbEntry {
                     index,
                     mac: lladdr(m)?,
+                    // AF_BRIDGE dumps carry NDA_DST as raw bytes.
                     dst: m.attributes.iter().find_map(|a| match a {
                         NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+                        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                            <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from)
+                        }
                         _ => None,
                     }),
                 })
