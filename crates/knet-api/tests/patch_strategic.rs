@@ -312,3 +312,60 @@ fn patch_on_a_non_object_original_starts_from_empty() {
     let out = smp("ConfigMap", Value::Null, json!({"data": {"a": "1"}}));
     assert_eq!(out, json!({"data": {"a": "1"}}));
 }
+
+// === bodies captured from kubectl 1.33 `apply -f` (client-side apply) ===
+
+/// `kubectl apply` of a changed manifest: image, replicas, a label, the
+/// strategy switched to Recreate, env removed from one container and the
+/// second container dropped.
+const KUBECTL_DEPLOYMENT_PATCH: &str = r#"{"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}\n"},"labels":{"tier":"be"}},"spec":{"replicas":3,"strategy":{"$retainKeys":["type"],"rollingUpdate":null,"type":"Recreate"},"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],"containers":[{"env":null,"image":"nginx:1.28","name":"web"},{"$patch":"delete","name":"side"}]}}}}"#;
+
+/// `kubectl apply` after removing one of two finalizers.
+const KUBECTL_FINALIZER_PATCH: &str = r#"{"metadata":{"$deleteFromPrimitiveList/finalizers":["example.com/a"],"$setElementOrder/finalizers":["example.com/b"],"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}\n"}}}"#;
+
+#[test]
+fn real_kubectl_apply_patch_for_a_deployment() {
+    let live = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web", "tier": "fe"},
+                     "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "old"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                {"name": "web", "image": "nginx:1.19", "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                 "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], "imagePullPolicy": "IfNotPresent"},
+                {"name": "side", "image": "busybox", "args": ["sleep", "3600"]}
+            ], "restartPolicy": "Always"}}
+        }
+    });
+    let patch: Value = serde_json::from_str(KUBECTL_DEPLOYMENT_PATCH).unwrap();
+    let out = smp("Deployment", live, patch);
+    assert_eq!(
+        out["metadata"]["labels"],
+        json!({"app": "web", "tier": "be"})
+    );
+    assert_eq!(
+        out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+        "{}\n"
+    );
+    assert_eq!(out["spec"]["replicas"], 3);
+    assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "web", "image": "nginx:1.28", "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                "imagePullPolicy": "IfNotPresent"}])
+    );
+    assert_eq!(out["spec"]["template"]["spec"]["restartPolicy"], "Always");
+}
+
+#[test]
+fn real_kubectl_apply_patch_removing_a_finalizer() {
+    let live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "fin", "finalizers": ["example.com/a", "example.com/b"]}, "data": {"a": "1"}});
+    let patch: Value = serde_json::from_str(KUBECTL_FINALIZER_PATCH).unwrap();
+    let out = smp("ConfigMap", live, patch);
+    assert_eq!(out["metadata"]["finalizers"], json!(["example.com/b"]));
+    assert_eq!(out["data"], json!({"a": "1"}));
+}
