@@ -3,15 +3,23 @@
 //! - [`model`] (pure): Services + EndpointSlices → per-node desired state;
 //! - [`render`] (pure): desired state → the objects of one family's table;
 //! - [`plan`] (pure): applied vs desired objects → one nft transaction;
-//! - [`apply`]: runs `nft -f -` (and conntrack cleanup) in the node's netns;
+//! - [`apply`]: runs `nft -f -` in the node's network namespace;
+//! - [`conntrack`]: stale UDP flows (pure) and their deletion;
 //! - [`source`]: objects from a file or from any API server (kube-rs);
 //! - [`runner`]: the sync loop (full resync, min-sync-period batching);
-//! - [`serve`]: `/healthz`, metrics and health-check node ports;
+//! - [`serve`]: `/healthz`, `/livez`, metrics and health-check node ports;
 //! - [`show`]: an `ipvsadm -Ln`-style listing of the balancer.
 
+pub mod apply;
+pub mod conntrack;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod runner;
+pub mod serve;
+pub mod show;
+pub mod source;
 
 #[cfg(test)]
 mod testutil;

@@ -10,7 +10,7 @@
 //!   (`proto . port : verdict`) dispatch new connections;
 //! - an ordinary Service's verdict is `goto pick-<proto>-<N>`, a chain shared
 //!   by every Service with N endpoints that DNATs through
-//!   `ip daddr . meta l4proto . th dport . numgen random mod N map @addr-eps`;
+//!   `ip daddr . tcp dport . numgen random mod N map @addr-eps-tcp` (one map per protocol);
 //! - only Services needing per-Service state (ClientIP affinity,
 //!   externalTrafficPolicy Local) get small per-Service chains and named sets
 //!   (see [`special`]).
@@ -20,9 +20,10 @@ pub mod special;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use ipnet::IpNet;
+pub use ipnet::IpNet;
 
 use crate::model::{Endpoint, Family, Protocol, ProxyState, ServicePort};
 
@@ -193,10 +194,10 @@ impl PickKind {
         }
         rules.push(match self {
             PickKind::NodePort => format!(
-                "meta l4proto {p} dnat {ip} to meta l4proto . th dport . numgen random mod {n} map @nodeport-eps"
+                "meta l4proto {p} dnat {ip} to {p} dport . numgen random mod {n} map @nodeport-eps-{p}"
             ),
             _ => format!(
-                "meta l4proto {p} dnat {ip} to {ip} daddr . meta l4proto . th dport . numgen random mod {n} map @addr-eps"
+                "meta l4proto {p} dnat {ip} to {ip} daddr . {p} dport . numgen random mod {n} map @addr-eps-{p}"
             ),
         });
         rules
@@ -209,7 +210,14 @@ fn plain(d: &mut Desired, port: &ServicePort, picks: &mut BTreeSet<(PickKind, Pr
     let key = addr_key(&port.cluster_ip, proto, port.port);
     let internal = port.internal_endpoints();
     if !internal.is_empty() {
-        addr_target(d, &key, internal, PickKind::Addr, proto, picks);
+        addr_target(
+            d,
+            (&port.cluster_ip, port.port),
+            internal,
+            PickKind::Addr,
+            proto,
+            picks,
+        );
     } else if port.internal_local && !port.cluster.is_empty() {
         d.elem("service-ips", key, "drop".to_string());
     } else {
@@ -220,7 +228,14 @@ fn plain(d: &mut Desired, port: &ServicePort, picks: &mut BTreeSet<(PickKind, Pr
         if port.cluster.is_empty() {
             d.elem("no-endpoint-services", key, String::new());
         } else {
-            addr_target(d, &key, &port.cluster, PickKind::AddrMasq, proto, picks);
+            addr_target(
+                d,
+                (ip, port.port),
+                &port.cluster,
+                PickKind::AddrMasq,
+                proto,
+                picks,
+            );
         }
     }
     if let Some(np) = port.node_port {
@@ -236,7 +251,11 @@ fn plain(d: &mut Desired, port: &ServicePort, picks: &mut BTreeSet<(PickKind, Pr
                 format!("goto {}", PickKind::NodePort.chain_name(proto, n)),
             );
             for (i, ep) in port.cluster.iter().enumerate() {
-                d.elem("nodeport-eps", format!("{key} . {i}"), ep_value(ep));
+                d.elem(
+                    &format!("nodeport-eps-{}", proto.nft()),
+                    format!("{np} . {i}"),
+                    ep_value(ep),
+                );
             }
         }
     }
@@ -244,7 +263,7 @@ fn plain(d: &mut Desired, port: &ServicePort, picks: &mut BTreeSet<(PickKind, Pr
 
 fn addr_target(
     d: &mut Desired,
-    key: &str,
+    (ip, port): (&IpAddr, u16),
     eps: &[Endpoint],
     kind: PickKind,
     proto: Protocol,
@@ -254,11 +273,15 @@ fn addr_target(
     picks.insert((kind, proto, n));
     d.elem(
         "service-ips",
-        key.to_string(),
+        addr_key(ip, proto, port),
         format!("goto {}", kind.chain_name(proto, n)),
     );
     for (i, ep) in eps.iter().enumerate() {
-        d.elem("addr-eps", format!("{key} . {i}"), ep_value(ep));
+        d.elem(
+            &format!("addr-eps-{}", proto.nft()),
+            format!("{ip} . {port} . {i}"),
+            ep_value(ep),
+        );
     }
 }
 
@@ -300,11 +323,18 @@ fn skeleton(fam: Fam, cfg: &RenderConfig) -> String {
             cidrs.join(", ")
         )
     };
+    let mut eps_maps = String::new();
+    for p in ["tcp", "udp", "sctp"] {
+        let _ = writeln!(
+            eps_maps,
+            "\tmap addr-eps-{p} {{ typeof {ip} daddr . {p} dport . numgen random mod 1 : {ip} daddr . {p} dport; }}\n\
+             \tmap nodeport-eps-{p} {{ typeof {p} dport . numgen random mod 1 : {ip} daddr . {p} dport; }}"
+        );
+    }
     format!(
         "\tmap service-ips {{ type {addr} . inet_proto . inet_service : verdict; }}
 \tmap service-nodeports {{ type inet_proto . inet_service : verdict; }}
-\tmap addr-eps {{ typeof {ip} daddr . meta l4proto . th dport . numgen random mod 1 : {ip} daddr . th dport; }}
-\tmap nodeport-eps {{ typeof meta l4proto . th dport . numgen random mod 1 : {ip} daddr . th dport; }}
+{eps_maps}\
 \tset cluster-ips {{ type {addr}; }}
 \tset no-endpoint-services {{ type {addr} . inet_proto . inet_service; }}
 \tset no-endpoint-nodeports {{ type inet_proto . inet_service; }}

@@ -33,9 +33,9 @@ fn endpoint_change_touches_only_its_elements() {
     let text = diff(&a, &b).to_nft();
     assert_eq!(
         text,
-        "delete element ip knet-proxy addr-eps { 10.96.0.5 . tcp . 80 . 1 }\n\
+        "delete element ip knet-proxy addr-eps-tcp { 10.96.0.5 . 80 . 1 }\n\
          delete element ip knet-proxy hairpin { 10.244.1.3 . 10.244.1.3 }\n\
-         add element ip knet-proxy addr-eps { 10.96.0.5 . tcp . 80 . 1 : 10.244.1.4 . 8080 }\n\
+         add element ip knet-proxy addr-eps-tcp { 10.96.0.5 . 80 . 1 : 10.244.1.4 . 8080 }\n\
          add element ip knet-proxy hairpin { 10.244.1.4 . 10.244.1.4 }\n"
     );
 }

@@ -1,0 +1,144 @@
+//! UDP conntrack cleanup: which flows are stale after an endpoint change
+//! (pure), and deleting them (behind [`Conntrack`]).
+//!
+//! Stopgap: deletion runs the `conntrack` tool (`conntrack -D`) in the node's
+//! namespace rather than speaking NETLINK_NETFILTER directly; the trait keeps
+//! the swap to a netlink implementation local to this file.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::process::Command;
+
+use crate::apply::{ApplyError, Netns};
+use crate::model::{Endpoint, Protocol, ProxyState, ServicePort};
+
+/// UDP flows to delete: original destination (address or any node address
+/// for a NodePort) and port, optionally only those answered by `reply_src`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StaleFlow {
+    /// Original destination address; `None` for a NodePort (any local address).
+    pub dst: Option<IpAddr>,
+    /// Original destination port.
+    pub port: u16,
+    /// Endpoint that answered; `None` means every flow to `dst:port`.
+    pub reply_src: Option<IpAddr>,
+}
+
+fn destinations(p: &ServicePort) -> Vec<(Option<IpAddr>, u16)> {
+    let mut out: Vec<(Option<IpAddr>, u16)> = std::iter::once(&p.cluster_ip)
+        .chain(&p.external_ips)
+        .chain(&p.lb_ips)
+        .map(|ip| (Some(*ip), p.port))
+        .collect();
+    out.extend(p.node_port.map(|np| (None, np)));
+    out
+}
+
+fn endpoints(p: &ServicePort) -> BTreeSet<Endpoint> {
+    p.cluster.iter().chain(&p.local).copied().collect()
+}
+
+/// Flows that point at endpoints no longer serving a UDP Service port, plus
+/// every flow to a port that went from no endpoints to some (those were
+/// rejected or blackholed and must not stick).
+pub fn stale_udp_flows(prev: &ProxyState, next: &ProxyState) -> Vec<StaleFlow> {
+    let mut out = BTreeSet::new();
+    for (key, old) in prev
+        .ports
+        .iter()
+        .filter(|(k, _)| k.1.protocol == Protocol::Udp)
+    {
+        let new_eps = next.ports.get(key).map(endpoints).unwrap_or_default();
+        for ep in endpoints(old).difference(&new_eps) {
+            for (dst, port) in destinations(old) {
+                out.insert(StaleFlow {
+                    dst,
+                    port,
+                    reply_src: Some(ep.ip),
+                });
+            }
+        }
+    }
+    for (key, new) in next
+        .ports
+        .iter()
+        .filter(|(k, _)| k.1.protocol == Protocol::Udp)
+    {
+        let had = prev
+            .ports
+            .get(key)
+            .is_some_and(|p| !endpoints(p).is_empty());
+        if !had && !endpoints(new).is_empty() {
+            for (dst, port) in destinations(new) {
+                out.insert(StaleFlow {
+                    dst,
+                    port,
+                    reply_src: None,
+                });
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Deletes conntrack entries.
+pub trait Conntrack: Send {
+    /// Deletes UDP entries matching `flow`.
+    fn delete_udp(&mut self, flow: &StaleFlow) -> Result<(), ApplyError>;
+}
+
+/// [`Conntrack`] that runs `conntrack -D` in a namespace (stopgap, see module docs).
+#[derive(Debug, Clone)]
+pub struct ConntrackTool {
+    netns: Netns,
+}
+
+impl ConntrackTool {
+    /// Runs in `netns`.
+    pub fn new(netns: Netns) -> ConntrackTool {
+        ConntrackTool { netns }
+    }
+}
+
+impl Conntrack for ConntrackTool {
+    fn delete_udp(&mut self, flow: &StaleFlow) -> Result<(), ApplyError> {
+        let mut cmd = Command::new("conntrack");
+        cmd.args(["-D", "-p", "udp"]);
+        if let Some(dst) = flow.dst {
+            cmd.args(["--orig-dst", &dst.to_string()]);
+            if dst.is_ipv6() {
+                cmd.args(["-f", "ipv6"]);
+            }
+        }
+        cmd.args(["--orig-port-dst", &flow.port.to_string()]);
+        if let Some(src) = flow.reply_src {
+            cmd.args(["--reply-src", &src.to_string()]);
+        }
+        let out = self.netns.run(cmd, b"")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // conntrack exits non-zero when nothing matched; that is success here.
+        if out.status.success() || stderr.contains("0 flow entries") {
+            Ok(())
+        } else {
+            Err(ApplyError::Rejected {
+                stderr: stderr.into_owned(),
+            })
+        }
+    }
+}
+
+/// Test double that records deletions.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Default)]
+pub struct RecordingConntrack {
+    /// Deleted flows, in order.
+    pub deleted: Vec<StaleFlow>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl Conntrack for RecordingConntrack {
+    fn delete_udp(&mut self, flow: &StaleFlow) -> Result<(), ApplyError> {
+        self.deleted.push(flow.clone());
+        Ok(())
+    }
+}

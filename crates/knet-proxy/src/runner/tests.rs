@@ -1,0 +1,85 @@
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use super::*;
+use crate::apply::RecordingNft;
+use crate::conntrack::{RecordingConntrack, StaleFlow};
+use crate::model::{NodeInfo, build};
+use crate::testutil::{ready, service, slice};
+
+#[derive(Clone, Default)]
+struct SharedNft(Arc<Mutex<RecordingNft>>);
+impl Nft for SharedNft {
+    fn apply(&mut self, script: &str) -> Result<(), ApplyError> {
+        self.0.lock().unwrap().apply(script)
+    }
+}
+#[derive(Clone, Default)]
+struct SharedCt(Arc<Mutex<RecordingConntrack>>);
+impl Conntrack for SharedCt {
+    fn delete_udp(&mut self, flow: &StaleFlow) -> Result<(), ApplyError> {
+        self.0.lock().unwrap().delete_udp(flow)
+    }
+}
+
+fn udp_state(eps: &[&str]) -> ProxyState {
+    let svc = service("ns", "dns", "10.96.0.10", &[("dns", 53, "UDP")], json!({}));
+    let eps: Vec<_> = eps.iter().map(|e| ready(e, "n")).collect();
+    let sl = slice("ns", "dns", &[("dns", 5353, "UDP")], &eps);
+    build(&[svc], &[sl], &NodeInfo::default())
+}
+
+#[test]
+fn first_sync_is_full_then_diffs_then_full_after_failure() {
+    let nft = SharedNft::default();
+    let ct = SharedCt::default();
+    let mut p = Proxier::new(
+        Box::new(nft.clone()),
+        Box::new(ct.clone()),
+        RenderConfig::default(),
+        Arc::default(),
+    );
+    let r = p.sync(udp_state(&["10.244.1.2"]), false).unwrap();
+    assert!(r.full);
+    assert!(nft.0.lock().unwrap().scripts[0].starts_with("add table ip knet-proxy\ndelete table"));
+    let r = p.sync(udp_state(&["10.244.1.2"]), false).unwrap();
+    assert_eq!(r.writes, 0, "no change, no transaction");
+    assert_eq!(nft.0.lock().unwrap().scripts.len(), 1);
+    nft.0.lock().unwrap().fail_next = Some("boom".into());
+    assert!(p.sync(udp_state(&["10.244.1.3"]), false).is_err());
+    let r = p.sync(udp_state(&["10.244.1.3"]), false).unwrap();
+    assert!(r.full, "a failed sync is followed by a full one");
+}
+
+#[test]
+fn udp_endpoint_removal_deletes_its_flows_and_none_to_some_flushes() {
+    let nft = SharedNft::default();
+    let ct = SharedCt::default();
+    let mut p = Proxier::new(
+        Box::new(nft),
+        Box::new(ct.clone()),
+        RenderConfig::default(),
+        Arc::default(),
+    );
+    p.sync(udp_state(&[]), false).unwrap();
+    p.sync(udp_state(&["10.244.1.2"]), false).unwrap();
+    p.sync(udp_state(&["10.244.1.3"]), false).unwrap();
+    let deleted = ct.0.lock().unwrap().deleted.clone();
+    let vip = Some("10.96.0.10".parse().unwrap());
+    assert_eq!(
+        deleted,
+        vec![
+            StaleFlow {
+                dst: vip,
+                port: 53,
+                reply_src: None
+            },
+            StaleFlow {
+                dst: vip,
+                port: 53,
+                reply_src: Some("10.244.1.2".parse().unwrap())
+            },
+        ]
+    );
+}
