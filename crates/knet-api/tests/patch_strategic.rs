@@ -369,3 +369,33 @@ fn real_kubectl_apply_patch_removing_a_finalizer() {
     assert_eq!(out["metadata"]["finalizers"], json!(["example.com/b"]));
     assert_eq!(out["data"], json!({"a": "1"}));
 }
+
+#[test]
+fn same_port_with_two_protocols_stays_two_ports() {
+    // kube-dns style: 53/UDP and 53/TCP share the merge key `port`.
+    let svc = json!({"spec": {"ports": [
+        {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+        {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}
+    ]}});
+    let patch = json!({"spec": {"ports": [
+        {"port": 53, "protocol": "UDP", "targetPort": 5353},
+        {"port": 53, "protocol": "TCP", "targetPort": 5353}
+    ]}});
+    let out = smp("Service", svc.clone(), patch);
+    assert_eq!(
+        out["spec"]["ports"],
+        json!([
+            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 5353}
+        ])
+    );
+    let out = smp(
+        "Service",
+        svc,
+        json!({"spec": {"ports": [{"port": 53, "protocol": "TCP", "$patch": "delete"}]}}),
+    );
+    assert_eq!(
+        out["spec"]["ports"],
+        json!([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}])
+    );
+}

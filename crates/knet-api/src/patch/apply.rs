@@ -50,10 +50,7 @@ pub(crate) fn server_side_apply_at(
         }
     };
     let mut merged = strategic::merge_map(base, &applied_map, Some(schema::root(kind)))?;
-    let previous = entries
-        .iter()
-        .position(is_ours)
-        .map(|i| entries.remove(i));
+    let previous = entries.iter().position(is_ours).map(|i| entries.remove(i));
     let time = match previous {
         Some(p) if p.set == applied_set => p.time,
         _ => Some(Value::String(now.to_string())),

@@ -175,6 +175,7 @@ fn merge_keyed(
     ty: Option<Ty>,
 ) -> Result<Value, PatchError> {
     let mut out = orig.to_vec();
+    let mut used = vec![false; out.len()];
     for item in patch {
         let Value::Object(pm) = item else {
             return Err(PatchError::Malformed(format!(
@@ -186,20 +187,58 @@ fn merge_keyed(
                 "map: {item} does not contain declared merge key: {key}"
             )));
         };
-        let pos = out.iter().position(|o| o.get(key) == Some(kv));
         if is_delete_element(item) {
-            out.retain(|o| o.get(key) != Some(kv));
+            let mut i = 0;
+            while i < out.len() {
+                if out[i].get(key) == Some(kv) && agrees(&out[i], pm, key) {
+                    out.remove(i);
+                    used.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
             continue;
         }
-        match pos {
+        match best_match(&out, &used, pm, key, kv) {
             Some(i) => {
                 let base = out[i].as_object().cloned().unwrap_or_default();
                 out[i] = Value::Object(merge_map(base, pm, ty)?);
+                used[i] = true;
             }
-            None => out.push(Value::Object(merge_map(Map::new(), pm, ty)?)),
+            None => {
+                out.push(Value::Object(merge_map(Map::new(), pm, ty)?));
+                used.push(true);
+            }
         }
     }
     Ok(Value::Array(out))
+}
+
+/// The original element a patch element merges into: one with the same
+/// merge key, preferring (when several share it, like a Service's 53/UDP
+/// and 53/TCP ports) one not yet merged whose other scalars agree.
+fn best_match(
+    out: &[Value],
+    used: &[bool],
+    pm: &Map<String, Value>,
+    key: &str,
+    kv: &Value,
+) -> Option<usize> {
+    let candidates: Vec<usize> = (0..out.len())
+        .filter(|&i| out[i].get(key) == Some(kv))
+        .collect();
+    let pick = |pred: &dyn Fn(usize) -> bool| candidates.iter().copied().find(|&i| pred(i));
+    pick(&|i| !used[i] && agrees(&out[i], pm, key))
+        .or_else(|| pick(&|i| !used[i]))
+        .or_else(|| candidates.first().copied())
+}
+
+/// Whether `orig` has the same value for every scalar the patch element
+/// sets besides the merge key and directives (absent counts as agreeing).
+fn agrees(orig: &Value, pm: &Map<String, Value>, key: &str) -> bool {
+    pm.iter()
+        .filter(|(k, v)| *k != key && !k.starts_with('$') && !v.is_object() && !v.is_array())
+        .all(|(k, v)| orig.get(k).is_none_or(|o| o == v))
 }
 
 fn retain_keys(
