@@ -60,19 +60,19 @@ fn has_ports(svc: &Service) -> bool {
         .is_some_and(|p| !p.is_empty())
 }
 
+/// Ports, ready addresses and not-ready addresses of one subset.
+type Group = (
+    Vec<EndpointPort>,
+    Vec<EndpointAddress>,
+    Vec<EndpointAddress>,
+);
+
 /// Desired subsets: one per distinct port set, addresses sorted by IP.
 pub fn subsets(svc: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
     let spec = svc.spec.as_ref();
     let publish = spec.and_then(|s| s.publish_not_ready_addresses) == Some(true);
     let family = address_types(svc).into_iter().next().unwrap_or_default();
-    let mut groups: BTreeMap<
-        String,
-        (
-            Vec<EndpointPort>,
-            Vec<EndpointAddress>,
-            Vec<EndpointAddress>,
-        ),
-    > = BTreeMap::new();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for p in pods {
         if pod::is_terminal(p) || (pod::is_deleting(&p.metadata) && !publish) {
             continue;

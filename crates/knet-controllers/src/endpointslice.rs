@@ -117,7 +117,7 @@ fn to_endpoint(
     Endpoint {
         addresses: vec![ip.to_string()],
         conditions: Some(EndpointConditions {
-            ready: Some((publish || pod_ready) && (publish || !terminating)),
+            ready: Some(publish || (pod_ready && !terminating)),
             serving: Some(pod_ready),
             terminating: Some(terminating),
         }),

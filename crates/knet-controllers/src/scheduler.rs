@@ -135,21 +135,21 @@ pub fn misfit(p: &Pod, node: &Node) -> Option<Misfit> {
 /// Places `pending` pods on `nodes`, counting `bound` pods (and the ones
 /// placed so far) per node. Results in the order of `pending`.
 pub fn schedule(pending: &[&Pod], nodes: &[&Node], bound: &[&Pod]) -> Vec<Decision> {
-    let mut load: BTreeMap<String, usize> = nodes
-        .iter()
-        .filter_map(|n| n.metadata.name.clone())
-        .map(|n| (n, 0))
-        .collect();
+    let mut load: BTreeMap<String, usize> = BTreeMap::new();
     for p in bound.iter().filter(|p| !pod::is_terminal(p)) {
-        if let Some(c) = p
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_ref())
-            .and_then(|n| load.get_mut(n))
-        {
-            *c += 1;
+        if let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.as_ref()) {
+            *load.entry(n.clone()).or_default() += 1;
         }
     }
+    schedule_with_load(pending, nodes, load)
+}
+
+/// [`schedule`] with the pod count per node given (absent nodes count 0).
+pub fn schedule_with_load(
+    pending: &[&Pod],
+    nodes: &[&Node],
+    mut load: BTreeMap<String, usize>,
+) -> Vec<Decision> {
     pending
         .iter()
         .map(|p| {
