@@ -61,7 +61,7 @@ async fn acknowledged_writes_survive_kill_9() {
     }
     // Let the burst get going, then crash the server in the middle of it.
     for _ in 0..100 {
-        if acked.lock().expect("lock").len() >= 200 {
+        if acked.lock().expect("lock").len() >= 1000 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -361,10 +361,16 @@ fn strict_field_validation_rejects_unknown_fields() {
 fn invalid_names_are_rejected() {
     let (_dir, _api, k) = setup();
     k.file("bad.yaml", &CM.replace("name: cfg", "name: Bad_Name"));
-    let r = k.fails(&["create", "-f", "bad.yaml"], "Error from server (Invalid)");
+    // kubectl prints Invalid statuses as "The <Kind> "<name>" is invalid: …".
+    let r = k.fails(
+        &["create", "-f", "bad.yaml"],
+        "The ConfigMap \"Bad_Name\" is invalid",
+    );
+    assert_eq!(r.code, 1);
     assert!(
         r.stderr
-            .contains("ConfigMap \"Bad_Name\" is invalid: metadata.name"),
+            .contains("metadata.name: Invalid value: \"Bad_Name\""),
         "{r:?}"
     );
+    k.fails(&["get", "cm", "Bad_Name"], "NotFound");
 }
