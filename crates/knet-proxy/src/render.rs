@@ -15,6 +15,7 @@
 //!   externalTrafficPolicy Local) get small per-Service chains and named sets
 //!   (see [`special`]).
 
+mod fragment;
 pub mod special;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,8 @@ use std::net::IpAddr;
 pub use ipnet::IpNet;
 
 use crate::model::{Endpoint, Family, Protocol, ProxyState, ServicePort};
+
+pub use fragment::{Fragment, Touched};
 
 /// Name of the nftables table knet-proxy owns in each family.
 pub const DEFAULT_TABLE: &str = "knet-proxy";
@@ -81,6 +84,8 @@ pub struct Desired {
     pub chains: BTreeMap<String, Vec<String>>,
     /// Elements of every set/map: set name → key → value (`""` for plain sets).
     pub elements: BTreeMap<String, BTreeMap<String, String>>,
+    /// How many Service ports contribute each object (see [`Fragment`]).
+    refs: std::collections::HashMap<String, u32>,
 }
 
 /// nft spellings that differ between the `ip` and `ip6` families.
@@ -124,45 +129,45 @@ pub(crate) fn ep_value(ep: &Endpoint) -> String {
     format!("{} . {}", ep.ip, ep.port)
 }
 
-impl Desired {
-    pub(crate) fn elem(&mut self, set: &str, key: String, value: String) {
-        self.elements
-            .entry(set.to_string())
-            .or_default()
-            .insert(key, value);
-    }
-
-    pub(crate) fn chain(&mut self, name: String, rules: Vec<String>) {
-        self.chains.insert(name, rules);
+/// An empty table of `family` (only the fixed objects).
+pub fn empty(family: Family, cfg: &RenderConfig) -> Desired {
+    Desired {
+        family: Some(family),
+        table: cfg.table.clone(),
+        skeleton: skeleton(Fam::new(family), cfg),
+        ..Desired::default()
     }
 }
 
 /// Renders one family's desired table from the desired Service state.
 pub fn render(state: &ProxyState, family: Family, cfg: &RenderConfig) -> Desired {
-    let fam = Fam::new(family);
-    let mut d = Desired {
-        family: Some(family),
-        table: cfg.table.clone(),
-        skeleton: skeleton(fam, cfg),
-        ..Desired::default()
-    };
-    let mut picks: BTreeSet<(PickKind, Protocol, usize)> = BTreeSet::new();
+    let mut d = empty(family, cfg);
     for port in state.family(family) {
-        d.elem("cluster-ips", port.cluster_ip.to_string(), String::new());
-        for ep in port.cluster.iter().chain(&port.local) {
-            d.elem("hairpin", format!("{} . {}", ep.ip, ep.ip), String::new());
-        }
-        firewall(&mut d, port);
-        if special::needs_chains(port) {
-            special::render(&mut d, fam, cfg, port);
-        } else {
-            plain(&mut d, port, &mut picks);
-        }
-    }
-    for (kind, proto, n) in picks {
-        d.chain(kind.chain_name(proto, n), kind.rules(fam, cfg, proto, n));
+        d.add_fragment(&render_port(port, cfg), None);
     }
     d
+}
+
+/// The objects one Service port contributes (shared ones, such as pick chains
+/// and hairpin entries, are reference-counted by [`Desired::add_fragment`]).
+pub fn render_port(port: &ServicePort, cfg: &RenderConfig) -> Fragment {
+    let fam = Fam::new(port.family);
+    let mut f = Fragment::default();
+    f.elem("cluster-ips", port.cluster_ip.to_string(), String::new());
+    for ep in port.cluster.iter().chain(&port.local) {
+        f.elem("hairpin", format!("{} . {}", ep.ip, ep.ip), String::new());
+    }
+    firewall(&mut f, port);
+    if special::needs_chains(port) {
+        special::render(&mut f, fam, cfg, port);
+    } else {
+        let mut picks: BTreeSet<(PickKind, Protocol, usize)> = BTreeSet::new();
+        plain(&mut f, port, &mut picks);
+        for (kind, proto, n) in picks {
+            f.chain(kind.chain_name(proto, n), kind.rules(fam, cfg, proto, n));
+        }
+    }
+    f
 }
 
 /// Which shared pick chain a verdict jumps to.
@@ -205,7 +210,7 @@ impl PickKind {
 }
 
 /// Ordinary Service port: only global map elements.
-fn plain(d: &mut Desired, port: &ServicePort, picks: &mut BTreeSet<(PickKind, Protocol, usize)>) {
+fn plain(d: &mut Fragment, port: &ServicePort, picks: &mut BTreeSet<(PickKind, Protocol, usize)>) {
     let proto = port.name.protocol;
     let key = addr_key(&port.cluster_ip, proto, port.port);
     let internal = port.internal_endpoints();
@@ -262,7 +267,7 @@ fn plain(d: &mut Desired, port: &ServicePort, picks: &mut BTreeSet<(PickKind, Pr
 }
 
 fn addr_target(
-    d: &mut Desired,
+    d: &mut Fragment,
     (ip, port): (&IpAddr, u16),
     eps: &[Endpoint],
     kind: PickKind,
@@ -286,7 +291,7 @@ fn addr_target(
 }
 
 /// loadBalancerSourceRanges: LB addresses only accept the listed sources.
-fn firewall(d: &mut Desired, port: &ServicePort) {
+fn firewall(d: &mut Fragment, port: &ServicePort) {
     if port.source_ranges.is_empty() {
         return;
     }

@@ -17,7 +17,7 @@ use crate::conntrack::{Conntrack, stale_udp_flows};
 use crate::metrics::{Metrics, now_ms};
 use crate::model::{Family, ProxyState};
 use crate::plan;
-use crate::render::{Desired, RenderConfig, render};
+use crate::render::{Desired, RenderConfig, Touched, render, render_port};
 
 /// What one sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,15 +89,18 @@ impl Proxier {
         let full = force_full || self.need_full;
         let mut writes = 0;
         for family in families(&next, &self.applied) {
-            let desired = render(&next, family, &self.cfg);
-            let plan = match self.applied.get(&family) {
-                Some(prev) if !full => plan::diff(prev, &desired),
-                _ => plan::full(&desired),
+            let (desired, plan) = match self.applied.remove(&family) {
+                Some(prev) if !full => self.incremental(prev, &next, family),
+                _ => {
+                    let d = render(&next, family, &self.cfg);
+                    let p = plan::full(&d);
+                    (d, p)
+                }
             };
             if !plan.is_empty() {
                 if let Err(e) = self.nft.apply(&plan.to_nft()) {
                     self.need_full = true;
-                    self.applied.remove(&family);
+                    self.applied.clear();
                     self.metrics.sync_failures.fetch_add(1, Ordering::SeqCst);
                     return Err(e);
                 }
@@ -119,6 +122,38 @@ impl Proxier {
             writes,
             stale_flows: stale.len(),
         })
+    }
+
+    /// Updates `desired` for the Service ports that changed since the last
+    /// sync and plans only their objects: O(changed ports) rendering.
+    fn incremental(
+        &self,
+        mut desired: Desired,
+        next: &ProxyState,
+        family: Family,
+    ) -> (Desired, plan::Plan) {
+        let mut touched = Touched::default();
+        let old = &self.state.ports;
+        for (key, port) in next.ports.iter().filter(|(k, _)| k.0 == family) {
+            let before = old.get(key);
+            if before == Some(port) {
+                continue;
+            }
+            if let Some(before) = before {
+                desired.remove_fragment(&render_port(before, &self.cfg), Some(&mut touched));
+            }
+            desired.add_fragment(&render_port(port, &self.cfg), Some(&mut touched));
+        }
+        for port in old
+            .iter()
+            .filter(|(k, _)| k.0 == family && !next.ports.contains_key(*k))
+            .map(|(_, p)| p)
+        {
+            desired.remove_fragment(&render_port(port, &self.cfg), Some(&mut touched));
+        }
+        let (before, after) = desired.touched_views(&touched);
+        let plan = plan::diff(&before, &after);
+        (desired, plan)
     }
 
     fn record(&self, next: &ProxyState, took: Duration, full: bool) {

@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::{Desired, Fam, RenderConfig, SetDecl, addr_key};
+use super::{Fam, Fragment, RenderConfig, SetDecl, addr_key};
 use crate::model::{Endpoint, Family, ServicePort, ServicePortName};
 
 /// Whether a Service port needs per-Service chains.
@@ -61,7 +61,7 @@ impl Names {
 }
 
 /// Renders the per-Service chains and the dispatch elements of one port.
-pub(crate) fn render(d: &mut Desired, fam: Fam, cfg: &RenderConfig, port: &ServicePort) {
+pub(crate) fn render(d: &mut Fragment, fam: Fam, cfg: &RenderConfig, port: &ServicePort) {
     let names = Names {
         id: port_id(&port.name),
         timeout: port.affinity_timeout,
@@ -137,11 +137,11 @@ pub(crate) fn render(d: &mut Desired, fam: Fam, cfg: &RenderConfig, port: &Servi
     }
 }
 
-fn endpoint_chain(d: &mut Desired, fam: Fam, names: &Names, port: &ServicePort, ep: &Endpoint) {
+fn endpoint_chain(d: &mut Fragment, fam: Fam, names: &Names, port: &ServicePort, ep: &Endpoint) {
     let mut rules = Vec::new();
     if let Some(set) = names.aff_set(ep) {
         let timeout = names.timeout.unwrap_or_default();
-        d.sets.insert(
+        d.set(
             set.clone(),
             SetDecl {
                 kind: "set",
@@ -161,7 +161,7 @@ fn endpoint_chain(d: &mut Desired, fam: Fam, names: &Names, port: &ServicePort, 
     d.chain(names.ep_chain(ep), rules);
 }
 
-fn pick_chain(d: &mut Desired, fam: Fam, names: &Names, chain: &str, map: &str, eps: &[Endpoint]) {
+fn pick_chain(d: &mut Fragment, fam: Fam, names: &Names, chain: &str, map: &str, eps: &[Endpoint]) {
     let mut rules = Vec::new();
     for ep in eps {
         if let Some(set) = names.aff_set(ep) {
@@ -173,7 +173,7 @@ fn pick_chain(d: &mut Desired, fam: Fam, names: &Names, chain: &str, map: &str, 
         }
     }
     rules.push(format!("numgen random mod {} vmap @{map}", eps.len()));
-    d.sets.insert(
+    d.set(
         map.to_string(),
         SetDecl {
             kind: "map",

@@ -83,3 +83,71 @@ fn udp_endpoint_removal_deletes_its_flows_and_none_to_some_flushes() {
         ]
     );
 }
+
+fn web_state(eps: &[&str], affinity: bool, nodeport: bool) -> ProxyState {
+    let mut extra = json!({});
+    if affinity {
+        extra["sessionAffinity"] = json!("ClientIP");
+    }
+    if nodeport {
+        extra["type"] = json!("NodePort");
+        extra["ports"] = json!([{"port": 80, "nodePort": 30080, "protocol": "TCP"}]);
+    }
+    let web = service("ns", "web", "10.96.0.5", &[("", 80, "TCP")], extra);
+    let other = service("ns", "other", "10.96.0.6", &[("", 80, "TCP")], json!({}));
+    let eps: Vec<_> = eps.iter().map(|e| ready(e, "n")).collect();
+    let sl = slice("ns", "web", &[("", 80, "TCP")], &eps);
+    let sl2 = slice(
+        "ns",
+        "other",
+        &[("", 80, "TCP")],
+        &[ready("10.244.9.9", "n"), ready("10.244.1.2", "n")],
+    );
+    build(&[web, other], &[sl, sl2], &NodeInfo::default())
+}
+
+/// The incremental path must yield exactly the full diff's changes, and leave
+/// the same table behind, for every transition among a set of states.
+#[test]
+fn incremental_plans_match_full_diffs() {
+    let states = [
+        web_state(&[], false, false),
+        web_state(&["10.244.1.2"], false, false),
+        web_state(&["10.244.1.2", "10.244.1.3"], false, true),
+        web_state(&["10.244.1.3"], true, true),
+        web_state(&["10.244.1.2", "10.244.1.4"], true, false),
+        ProxyState::default(),
+    ];
+    let cfg = RenderConfig::default();
+    for a in &states {
+        for b in &states {
+            let nft = SharedNft::default();
+            let mut p = Proxier::new(
+                Box::new(nft.clone()),
+                Box::new(SharedCt::default()),
+                cfg.clone(),
+                Arc::default(),
+            );
+            p.sync(a.clone(), false).unwrap();
+            p.sync(b.clone(), false).unwrap();
+            let want = plan::diff(&render(a, Family::V4, &cfg), &render(b, Family::V4, &cfg));
+            let scripts = nft.0.lock().unwrap().scripts.clone();
+            let got = if want.is_empty() {
+                None
+            } else {
+                scripts.get(1).cloned()
+            };
+            assert_eq!(
+                got,
+                (!want.is_empty()).then(|| want.to_nft()),
+                "{a:?} -> {b:?}"
+            );
+            let table = p.applied.get(&Family::V4).unwrap();
+            let fresh = render(b, Family::V4, &cfg);
+            assert_eq!(
+                (&table.sets, &table.chains, &table.elements),
+                (&fresh.sets, &fresh.chains, &fresh.elements)
+            );
+        }
+    }
+}
