@@ -91,6 +91,17 @@ impl Bitmap {
         Some(i)
     }
 
+    /// Takes a free slot chosen from the caller's random number `r` (the
+    /// first free slot at or after `r % size`, wrapping). Pure: the caller
+    /// owns the randomness.
+    pub fn allocate_random(&mut self, r: u64) -> Option<usize> {
+        if self.size == 0 {
+            return None;
+        }
+        let start = (r % self.size as u64) as usize;
+        self.allocate_in(0, self.size, start)
+    }
+
     /// Indices of all taken slots, ascending.
     pub fn iter_used(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.size).filter(|&i| self.has(i))

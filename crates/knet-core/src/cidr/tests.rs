@@ -74,6 +74,10 @@ fn bitmap_allocates_wraps_and_counts() {
     assert_eq!(b.allocate_in(0, 130, 0), Some(64), "skips a full word");
     assert_eq!(b.allocate_in(10, 20, 15), None, "band full");
     assert_eq!(b.iter_used().take(3).collect::<Vec<_>>(), vec![0, 1, 2]);
+    let mut r = Bitmap::new(10);
+    assert_eq!(r.allocate_random(13), Some(3));
+    assert_eq!(r.allocate_random(3), Some(4), "taken start scans forward");
+    assert_eq!(Bitmap::new(0).allocate_random(1), None);
     let mut full = Bitmap::new(2);
     full.allocate_in(0, 2, 0);
     full.allocate_in(0, 2, 0);
