@@ -6,6 +6,7 @@
 pub mod container;
 pub mod node;
 pub mod probe;
+pub mod registry;
 pub mod sandbox;
 
 use crate::containers::{PodFacts, process};
@@ -18,6 +19,7 @@ use knet_podnet::netns::Netns;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use probe::{Probe, ProbeTarget};
+use registry::{PodEntry, Registry};
 use sandbox::{NodeEnv, PodNetwork, Sandbox};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -54,6 +56,7 @@ struct Ctx<N> {
     net: Arc<N>,
     node_netns: Arc<Netns>,
     services: reflector::Store<Service>,
+    registry: Arc<Registry>,
 }
 
 /// Registers the Node (create or refresh) and keeps its Ready heartbeat.
@@ -73,11 +76,13 @@ pub async fn register_node(client: kube::Client, info: node::NodeInfo) -> Result
     Ok(())
 }
 
-/// Runs the agent for the node in `env` until the watch stream ends.
+/// Runs the agent for the node in `env` until the watch stream ends; live
+/// pods are recorded in `registry` for exec and logs.
 pub async fn run<N: PodNetwork>(
     client: kube::Client,
     env: NodeEnv,
     net: N,
+    registry: Arc<Registry>,
 ) -> Result<(), AgentError> {
     let node_netns =
         Arc::new(Netns::open(&env.node_netns).map_err(|e| AgentError::Netns(e.to_string()))?);
@@ -100,6 +105,7 @@ pub async fn run<N: PodNetwork>(
         net: Arc::new(net),
         node_netns,
         services,
+        registry,
     });
     let selector = format!("spec.nodeName={}", ctx.env.node_name);
     let pods: Api<Pod> = Api::all(client);
@@ -189,8 +195,15 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
     };
     let (stop_tx, stop_rx) = watch::channel(None);
     let (obs_tx, mut obs_rx) = mpsc::channel(64);
-    let tasks = start_containers(&ctx, &pod, &sandbox, &obs_tx, &stop_rx).await;
+    let (tasks, envs) = start_containers(&ctx, &pod, &sandbox, &obs_tx, &stop_rx).await;
     drop(obs_tx);
+    let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let entry = PodEntry {
+        pause_pid: sandbox.pause_pid().unwrap_or(0),
+        dir: sandbox.dir.clone(),
+        containers: envs,
+    };
+    ctx.registry.insert(&ns, &name, entry);
     let mut obs = initial_obs(&pod, &ctx, &start_time, &sandbox);
     write_status(&api, &latest(&rx, &pod), &obs).await;
     loop {
@@ -215,6 +228,7 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
     for t in tasks {
         let _ = t.await;
     }
+    ctx.registry.remove(&ns, &name);
     if let Err(e) = sandbox.destroy(ctx.net.as_ref()).await {
         tracing::warn!(error = %e, "sandbox teardown incomplete");
     }
@@ -233,7 +247,10 @@ async fn start_containers<N: PodNetwork>(
     sandbox: &Sandbox,
     obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
     stop_rx: &watch::Receiver<Option<Duration>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> (
+    Vec<tokio::task::JoinHandle<()>>,
+    Vec<(String, Vec<(String, String)>)>,
+) {
     let services: Vec<Value> = ctx
         .services
         .state()
@@ -270,6 +287,7 @@ async fn start_containers<N: PodNetwork>(
         .cloned()
         .unwrap_or_default();
     let mut tasks = Vec::new();
+    let mut envs = Vec::new();
     for (index, c) in containers.iter().enumerate() {
         let cname = c["name"].as_str().unwrap_or("").to_string();
         let task = ContainerTask {
@@ -285,13 +303,14 @@ async fn start_containers<N: PodNetwork>(
             liveness: Probe::parse(&c["livenessProbe"], c),
             probe_target: target.clone(),
         };
+        envs.push((cname, task.process.env.clone()));
         tasks.push(tokio::spawn(container::run(
             task,
             obs_tx.clone(),
             stop_rx.clone(),
         )));
     }
-    tasks
+    (tasks, envs)
 }
 
 fn base_obs(

@@ -41,25 +41,49 @@ pub fn net_conf_json(pod_cidr: &str, mtu: u32, ipam_dir: &Path) -> String {
 impl CniNetwork {
     /// A network for the node whose namespace is `node_netns`, with pods in
     /// `pod_cidr` and interfaces of `mtu`; IPAM state under `ipam_dir`.
-    pub fn new(node_netns: &Path, pod_cidr: &str, mtu: u32, ipam_dir: &Path) -> Result<Self, String> {
-        let conf = NetConf::parse(&net_conf_json(pod_cidr, mtu, ipam_dir)).map_err(|e| e.to_string())?;
-        let conf = conf.resolve(|p| std::fs::read_to_string(p)).map_err(|e| e.to_string())?;
+    pub fn new(
+        node_netns: &Path,
+        pod_cidr: &str,
+        mtu: u32,
+        ipam_dir: &Path,
+    ) -> Result<Self, String> {
+        let conf =
+            NetConf::parse(&net_conf_json(pod_cidr, mtu, ipam_dir)).map_err(|e| e.to_string())?;
+        let conf = conf
+            .resolve(|p| std::fs::read_to_string(p))
+            .map_err(|e| e.to_string())?;
         let host_ns = Netns::open(node_netns).map_err(|e| e.to_string())?;
-        Ok(Self { conf: Arc::new(conf), host_ns: Arc::new(host_ns) })
+        Ok(Self {
+            conf: Arc::new(conf),
+            host_ns: Arc::new(host_ns),
+        })
     }
 }
 
 impl PodNetwork for CniNetwork {
     async fn attach(&self, id: &str, netns: &Path) -> Result<Vec<IpAddr>, String> {
         let ifname = IfName::new(IFNAME).map_err(|e| e.to_string())?;
-        let req = Request { host_ns: &self.host_ns, netns, ifname: &ifname, container_id: id };
-        let result = bridge::add(&self.conf, &req).await.map_err(|e| e.to_string())?;
-        Ok(result.ips.iter().map(|ip| IpAddr::V4(ip.address.addr())).collect())
+        let req = Request {
+            host_ns: &self.host_ns,
+            netns,
+            ifname: &ifname,
+            container_id: id,
+        };
+        let result = bridge::add(&self.conf, &req)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(result
+            .ips
+            .iter()
+            .map(|ip| IpAddr::V4(ip.address.addr()))
+            .collect())
     }
 
     async fn detach(&self, id: &str, netns: &Path) -> Result<(), String> {
         let ifname = IfName::new(IFNAME).map_err(|e| e.to_string())?;
         let netns = netns.exists().then_some(netns);
-        bridge::del(&self.conf, &self.host_ns, netns, &ifname, id).await.map_err(|e| e.to_string())
+        bridge::del(&self.conf, &self.host_ns, netns, &ifname, id)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

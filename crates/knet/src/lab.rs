@@ -4,17 +4,19 @@
 //! this one process; containers are child processes in pod sandboxes.
 
 pub(crate) mod addons;
+pub(crate) mod runtime;
 pub(crate) mod state;
 pub(crate) mod sweep;
 
 use anyhow::{Context, bail};
-use knet_lab::agent::{self, node::NodeInfo, sandbox::NodeEnv};
+use knet_lab::agent::{self, node::NodeInfo, registry::Registry, sandbox::NodeEnv};
 use knet_lab::files::resolv::{ClusterDns, ResolvConf};
 use knet_lab::podnet::CniNetwork;
 use knet_lab::topology::{Layout, Topology};
 use state::LabState;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
@@ -54,6 +56,7 @@ pub(crate) struct Lab {
     topology: Option<Topology>,
     api: Option<knet_api::Server>,
     tasks: JoinSet<()>,
+    registry: Arc<Registry>,
 }
 
 /// MTU of pod interfaces for the backend (VXLAN costs 50 bytes).
@@ -85,7 +88,7 @@ impl Lab {
             );
         }
         let leftovers = sweep::lab_namespaces(&opts.name);
-        if !leftovers.is_empty() || state::dir(&opts.name).exists() {
+        if !leftovers.is_empty() || LabState::load(&opts.name).is_some() {
             let errors = sweep::sweep(&opts.name);
             if !errors.is_empty() {
                 bail!(
@@ -123,6 +126,7 @@ impl Lab {
             topology: None,
             api: None,
             tasks: JoinSet::new(),
+            registry: Arc::new(Registry::default()),
         };
         match lab.bring_up(opts, layout, progress).await {
             Ok(()) => Ok(lab),
@@ -148,6 +152,11 @@ impl Lab {
         ));
         let mut cfg = knet_api::Config::new(&opts.data_dir);
         cfg.listen = opts.api_listen;
+        let knet_exe = std::env::current_exe().context("finding the knet executable")?;
+        cfg.runtime = Some(Arc::new(runtime::LabRuntime {
+            registry: self.registry.clone(),
+            knet_exe: knet_exe.clone(),
+        }));
         let api = knet_api::Server::start(cfg)
             .await
             .context("starting the API server")?;
@@ -156,11 +165,13 @@ impl Lab {
         self.state.save()?;
         progress.step(&format!("API server {}", api.url()));
         let client = client_for(&api).await?;
+        let cp_ip = topo.layout.nodes[0].ip;
+        self.spawn_controllers(client.clone(), cp_ip.into(), opts.api_listen.port());
+        progress.step("controllers (endpoints, workloads, scheduler, node IPAM)");
         let dns = ClusterDns {
             server: knet_core::defaults::CLUSTER_DNS_IP.to_string(),
             domain: knet_core::defaults::CLUSTER_DOMAIN.to_string(),
         };
-        let knet_exe = std::env::current_exe().context("finding the knet executable")?;
         let taint = topo.layout.nodes.len() > 1;
         for (i, (n, ns)) in topo.layout.nodes.iter().zip(&topo.nodes).enumerate() {
             let info = NodeInfo {
@@ -195,9 +206,56 @@ impl Lab {
         Ok(())
     }
 
+    /// Runs the controllers in-process; the `kubernetes` Service points at
+    /// the control-plane node's underlay address.
+    fn spawn_controllers(&mut self, client: kube::Client, api_ip: std::net::IpAddr, port: u16) {
+        let cfg = knet_controllers::run::Config {
+            apiserver_endpoints: vec![api_ip],
+            apiserver_port: i32::from(port),
+            leader_elect: false,
+            ..Default::default()
+        };
+        self.tasks.spawn(async move {
+            if let Err(e) = knet_controllers::run::run_all(client, cfg).await {
+                tracing::error!(error = %e, "controllers stopped");
+            }
+        });
+    }
+
+    /// Starts a node's route agent (host-gw routes or the VXLAN overlay).
+    fn spawn_route_agent(&mut self, client: kube::Client, env: &NodeEnv, backend: &str) {
+        use knet_podnet::agent::{Agent, AgentConfig, Backend};
+        let backend = if backend == "host-gw" {
+            Backend::HostGw
+        } else {
+            Backend::Vxlan
+        };
+        let mut cfg = AgentConfig::new(&env.node_name, backend);
+        cfg.state_dir = Some(env.state_dir.join("podnet"));
+        let netns = env.node_netns.clone();
+        self.tasks.spawn(async move {
+            let name = cfg.node_name.clone();
+            let ns = match knet_podnet::netns::Netns::open(&netns) {
+                Ok(ns) => ns,
+                Err(e) => return tracing::error!(node = %name, error = %e, "route agent"),
+            };
+            let agent = match Agent::new(cfg, ns, None).await {
+                Ok(a) => a,
+                Err(e) => return tracing::error!(node = %name, error = %e, "route agent"),
+            };
+            if let Err(e) =
+                knet_podnet::agent::kube::run(&agent, client, std::future::pending(), false).await
+            {
+                tracing::error!(node = %name, error = %e, "route agent stopped");
+            }
+        });
+    }
+
     /// Starts a node's agent once the node has its pod CIDR.
     fn spawn_node(&mut self, client: kube::Client, env: NodeEnv, opts: &Options) {
+        self.spawn_route_agent(client.clone(), &env, &opts.backend);
         let mtu = pod_mtu(&opts.backend);
+        let registry = self.registry.clone();
         self.tasks.spawn(async move {
             let name = env.node_name.clone();
             let cidr = match wait_pod_cidr(&client, &name).await {
@@ -209,7 +267,7 @@ impl Lab {
                 Ok(n) => n,
                 Err(e) => return tracing::error!(node = %name, error = %e, "pod network"),
             };
-            if let Err(e) = agent::run(client, env, net).await {
+            if let Err(e) = agent::run(client, env, net, registry).await {
                 tracing::error!(node = %name, error = %e, "node agent stopped");
             }
         });

@@ -82,11 +82,30 @@ pub(crate) fn sweep(name: &str) -> Vec<String> {
             errors.push(format!("network namespace {ns} could not be removed"));
         }
     }
-    let dir = state::dir(name);
-    if dir.exists()
-        && let Err(e) = std::fs::remove_dir_all(&dir)
-    {
-        errors.push(format!("remove {}: {e}", dir.display()));
+    errors.extend(clear_dir(&state::dir(name)));
+    errors
+}
+
+/// Empties the lab's runtime directory but keeps `up.log`, which a
+/// detached `knet up` may be writing while it clears a crashed lab.
+fn clear_dir(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for e in rd.flatten() {
+        if e.file_name() == "up.log" {
+            continue;
+        }
+        let p = e.path();
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        if let Err(err) = r {
+            errors.push(format!("remove {}: {err}", p.display()));
+        }
     }
     errors
 }
