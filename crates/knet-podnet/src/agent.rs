@@ -183,6 +183,20 @@ impl Agent {
         })
     }
 
+    /// The first IPv4 address of the underlay interface.
+    pub async fn underlay_ipv4(&self) -> Result<Option<Ipv4Addr>, AgentError> {
+        let u = self.underlay().await?;
+        Ok(self
+            .nl
+            .addresses(u.index)
+            .await?
+            .into_iter()
+            .find_map(|a| match a {
+                IpNet::V4(v4) => Some(v4.addr()),
+                IpNet::V6(_) => None,
+            }))
+    }
+
     async fn underlay(&self) -> Result<crate::netlink::Link, AgentError> {
         self.nl
             .link(&self.cfg.underlay)
@@ -363,10 +377,11 @@ pub fn vtep_address(pod_cidr: Ipv4Net) -> IpNet {
 fn load_or_make_mac(dir: Option<&std::path::Path>) -> Result<Mac, AgentError> {
     if let Some(d) = dir {
         let path = d.join("vtep-mac");
-        if let Ok(s) = std::fs::read_to_string(&path) {
-            if let Ok(m) = s.trim().parse() {
-                return Ok(m);
-            }
+        if let Some(m) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return Ok(m);
         }
     }
     Ok(Mac::local_unicast(rand::random()))

@@ -142,7 +142,7 @@ mod tests {
         assert!("0e:2a:0a:f4:00:00:01".parse::<Mac>().is_err());
         assert!("zz:2a:0a:f4:00:00".parse::<Mac>().is_err());
         let l = Mac::local_unicast([0xff; 6]);
-        assert_eq!(l.0[0], 0xfe & 0xff | 0x02);
+        assert_eq!(l.0[0], 0xfe);
         assert_eq!(l.0[0] & 1, 0);
     }
 }

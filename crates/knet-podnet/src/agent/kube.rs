@@ -19,16 +19,32 @@ pub const ANN_BACKEND_DATA: &str = "flannel.alpha.coreos.com/backend-data";
 /// Annotation: the node's public (underlay) IP.
 pub const ANN_PUBLIC_IP: &str = "flannel.alpha.coreos.com/public-ip";
 
-/// What a Node object says, if it has a pod CIDR and an InternalIP.
+/// What a Node object says, if it has a pod CIDR and an address (its
+/// InternalIP, else the public-ip annotation its agent published).
 pub fn node_info(node: &Node) -> Option<NodeInfo> {
+    node_info_or(node, None)
+}
+
+/// Like [`node_info`], with `fallback_ip` when the node names no address
+/// (used for this node: its underlay address).
+pub fn node_info_or(node: &Node, fallback_ip: Option<std::net::Ipv4Addr>) -> Option<NodeInfo> {
     let name = node.metadata.name.clone()?;
     let pod_cidr = node.spec.as_ref()?.pod_cidr.as_deref()?.parse().ok()?;
-    let node_ip = node
-        .status
-        .as_ref()?
-        .addresses
-        .as_ref()?
-        .iter()
+    let node_ip = node_ip(node).or(fallback_ip)?;
+    Some(NodeInfo {
+        name,
+        pod_cidr,
+        node_ip,
+        vtep_mac: published_mac(node),
+    })
+}
+
+fn node_ip(node: &Node) -> Option<std::net::Ipv4Addr> {
+    node.status
+        .as_ref()
+        .and_then(|st| st.addresses.as_ref())
+        .into_iter()
+        .flatten()
         .find(|a| a.type_ == "InternalIP")
         .and_then(|a| a.address.parse().ok())
         .or_else(|| {
@@ -38,13 +54,7 @@ pub fn node_info(node: &Node) -> Option<NodeInfo> {
                 .get(ANN_PUBLIC_IP)?
                 .parse()
                 .ok()
-        })?;
-    Some(NodeInfo {
-        name,
-        pod_cidr,
-        node_ip,
-        vtep_mac: published_mac(node),
-    })
+        })
 }
 
 /// The VTEP MAC in a node's backend-data annotation.
@@ -95,20 +105,28 @@ pub async fn run(
             .await
     });
     let name = agent.config().node_name.clone();
+    let own_ip = agent.underlay_ipv4().await?;
     let published = std::sync::Mutex::new(false);
     let res = agent
         .run_with(
             || {
-                let nodes: Vec<NodeInfo> =
-                    reader.state().iter().filter_map(|n| node_info(n)).collect();
+                let nodes: Vec<NodeInfo> = reader
+                    .state()
+                    .iter()
+                    .filter_map(|n| {
+                        let own = n.metadata.name.as_deref() == Some(name.as_str());
+                        node_info_or(n, if own { own_ip } else { None })
+                    })
+                    .collect();
                 let own = reader
                     .state()
                     .into_iter()
                     .find(|n| n.metadata.name.as_deref() == Some(&name));
-                if let (Some(own), false) = (own, *published.lock().expect("not poisoned")) {
-                    if let Some(info) = node_info(&own) {
-                        publish_later(api.clone(), agent, &info, &published);
-                    }
+                // Read the flag first: a guard in the `if let` scrutinee would
+                // live through the block, and publish_later locks it again.
+                let done = *published.lock().expect("not poisoned");
+                if let (Some(info), false) = (own.and_then(|o| node_info_or(&o, own_ip)), done) {
+                    publish_later(api.clone(), agent, &info, &published);
                 }
                 Ok(nodes)
             },

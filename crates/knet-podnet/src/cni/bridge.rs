@@ -134,7 +134,8 @@ pub async fn add(conf: &BridgeConf, req: &Request<'_>) -> Result<CniResult, CniE
     }
 }
 
-/// The routes the pod gets: IPAM's, then the default route if asked.
+/// The routes the pod gets, as the result reports them: IPAM's (a missing
+/// `gw` means the interface's gateway), then the default route if asked.
 pub(crate) fn pod_routes(conf: &BridgeConf, gw: Ipv4Addr) -> Vec<RouteOut> {
     let mut out: Vec<RouteOut> = conf
         .ipam
@@ -142,7 +143,7 @@ pub(crate) fn pod_routes(conf: &BridgeConf, gw: Ipv4Addr) -> Vec<RouteOut> {
         .iter()
         .map(|r| RouteOut {
             dst: r.dst,
-            gw: Some(r.gw.unwrap_or(gw)),
+            gw: r.gw,
         })
         .collect();
     if conf.is_default_gateway && !out.iter().any(|r| r.dst.prefix_len() == 0) {
@@ -186,14 +187,14 @@ pub async fn del(
             Err(e) => errors.push(kernel("cannot talk to the pod namespace")(e)),
         }
     }
-    if conf.ip_masq {
-        if let Err(e) = super::masq::del(host_ns, &conf.network, container_id, ifname.as_str()) {
-            errors.push(CniError::with(
-                ErrorCode::Io,
-                "cannot remove masquerade rule",
-                &e,
-            ));
-        }
+    if conf.ip_masq
+        && let Err(e) = super::masq::del(host_ns, &conf.network, container_id, ifname.as_str())
+    {
+        errors.push(CniError::with(
+            ErrorCode::Io,
+            "cannot remove masquerade rule",
+            &e,
+        ));
     }
     match errors.len() {
         0 => Ok(()),

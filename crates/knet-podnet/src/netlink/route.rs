@@ -29,7 +29,7 @@ impl Route4 {
     fn message(&self) -> RouteMessage {
         let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(self.dst.network(), self.dst.prefix_len())
-            .protocol(RouteProtocol::Static);
+            .protocol(RouteProtocol::Boot);
         if let Some(gw) = self.gateway {
             b = b.gateway(gw);
         } else {

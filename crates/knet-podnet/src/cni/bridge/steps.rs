@@ -168,6 +168,31 @@ impl Env<'_> {
         })
     }
 
+    /// Like the reference plugin: gratuitous ARP on link up, no IPv6 DAD.
+    fn pod_sysctls(&self) -> Result<(), CniError> {
+        let ifname = self.req.ifname.as_str();
+        let key = format!("net/ipv4/conf/{ifname}/arp_notify");
+        let v6 = format!("net/ipv6/conf/{ifname}/accept_dad");
+        let res = self.pod_ns.run(|| {
+            // One thread entry for both writes; IPv6 may be disabled.
+            let _ = std::fs::write(std::path::Path::new("/proc/sys").join(&v6), "0");
+            std::fs::write(std::path::Path::new("/proc/sys").join(&key), "1")
+        });
+        match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CniError::with(
+                ErrorCode::Io,
+                format!("cannot set {key}"),
+                &e,
+            )),
+            Err(e) => Err(CniError::with(
+                ErrorCode::Io,
+                "cannot enter the pod namespace",
+                &e,
+            )),
+        }
+    }
+
     async fn configure_pod(&self, alloc: &Allocation) -> Result<Link, CniError> {
         let pod = self.pod;
         let lo = pod.require_link("lo").await.map_err(kernel("lo lookup"))?;
@@ -181,13 +206,14 @@ impl Env<'_> {
         pod.add_address(pif.index, alloc.address.into())
             .await
             .map_err(kernel("cannot address the pod interface"))?;
+        self.pod_sysctls()?;
         pod.set_up(pif.index)
             .await
             .map_err(kernel("cannot set the pod interface up"))?;
         for r in super::pod_routes(self.conf, alloc.gateway) {
             let route = Route4 {
                 dst: r.dst,
-                gateway: r.gw,
+                gateway: Some(r.gw.unwrap_or(alloc.gateway)),
                 oif: Some(pif.index),
                 onlink: false,
             };

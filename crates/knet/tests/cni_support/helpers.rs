@@ -1,0 +1,69 @@
+//! Helpers shared by the `cni_*` tests: root check, unique names, running
+//! a CNI plugin binary inside a node namespace, listing links.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// True when the test may run; panics without root unless KNET_SKIP_PRIVILEGED=1.
+pub fn require_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("KNET_SKIP_PRIVILEGED").as_deref() == Ok("1") {
+        eprintln!("skipped: needs root (KNET_SKIP_PRIVILEGED=1)");
+        return false;
+    }
+    panic!("this test needs root (network namespaces); set KNET_SKIP_PRIVILEGED=1 to skip");
+}
+
+/// A name unique to this process and call, prefixed `knt`.
+pub fn uniq(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("knt{tag}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs `knet cni` inside `node` with `env`; returns (exit code, stdout JSON or Null).
+pub fn cni(node: &str, env: &[(&str, &str)], stdin: &str) -> (i32, Value) {
+    plugin(node, &[env!("CARGO_BIN_EXE_knet"), "cni"], env, stdin)
+}
+
+/// Runs a plugin command line inside `node`; returns (exit code, stdout JSON or Null).
+pub fn plugin(node: &str, argv: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, Value) {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", node])
+        .args(argv)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}")) };
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// Link names in namespace `ns`.
+pub fn links(ns: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["-n", ns, "-o", "link", "show"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1).map(|n| n.split('@').next().unwrap().to_string()))
+        .collect()
+}
+
+
+/// `ip -j <args>` parsed.
+pub fn ip_json(args: &[&str]) -> Value {
+    let out = Command::new("ip").arg("-j").args(args).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
