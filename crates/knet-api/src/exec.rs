@@ -91,11 +91,7 @@ pub async fn bridge(socket: WebSocket, mut io: ExecIo) {
         while let Some(Ok(msg)) = source.next().await {
             let Message::Binary(data) = msg else { continue };
             match (data.first(), &stdin) {
-                (Some(0), Some(tx)) => {
-                    if tx.send(data.slice(1..)).await.is_err() {
-                        break;
-                    }
-                }
+                (Some(0), Some(tx)) if tx.send(data.slice(1..)).await.is_err() => break,
                 (Some(255), _) => break,
                 _ => {}
             }

@@ -115,6 +115,9 @@ pub struct Event {
     pub json: Arc<[u8]>,
 }
 
+/// Live events after a watch's backlog.
+pub type EventReceiver = broadcast::Receiver<Arc<Event>>;
+
 /// What a mutation closure decides.
 #[derive(Debug)]
 pub enum Mutation {
@@ -333,10 +336,7 @@ impl Store {
 
     /// Committed events after revision `from`, plus a receiver of every later
     /// event, taken atomically. Err(410 Expired) when `from` was compacted away.
-    pub fn watch_from(
-        &self,
-        from: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), ApiError> {
+    pub fn watch_from(&self, from: u64) -> Result<(Vec<Arc<Event>>, EventReceiver), ApiError> {
         let c = lock(&self.inner.committed);
         if from < c.compacted {
             return Err(ApiError::expired(format!(

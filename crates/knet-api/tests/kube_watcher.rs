@@ -1,6 +1,8 @@
 //! kube-rs against the embedded server: reflectors list and watch, resume
 //! across a server restart, and relist after a 410.
 
+#![allow(clippy::result_large_err)] // store closures return a whole Status on error
+
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use knet_api::store::{Key, Mutation, Store, StoreConfig};
