@@ -275,22 +275,18 @@ fn first_non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
     if a.is_empty() { b } else { a }
 }
 
-/// LAST SEEN TYPE REASON OBJECT SUBOBJECT SOURCE MESSAGE FIRST SEEN COUNT NAME,
-/// for core/v1 and events.k8s.io/v1 shapes alike.
-pub(crate) fn event(ev: &Value, now: SystemTime) -> Vec<Value> {
-    let first_ts = ev
-        .get("firstTimestamp")
-        .filter(|v| !v.is_null())
-        .or_else(|| ev.get("deprecatedFirstTimestamp").filter(|v| !v.is_null()))
+/// LAST SEEN, FIRST SEEN and COUNT of an event, whichever API wrote it.
+fn event_times(ev: &Value, now: SystemTime) -> (String, String, i64) {
+    let present = |k: &str| ev.get(k).filter(|v| !v.is_null());
+    let first_ts = present("firstTimestamp")
+        .or_else(|| present("deprecatedFirstTimestamp"))
         .or_else(|| ev.get("eventTime"))
         .cloned()
         .unwrap_or(Value::Null);
     let first = since(&first_ts, now);
-    let last_ts = ev
-        .get("lastTimestamp")
-        .filter(|v| !v.is_null())
-        .or_else(|| ev.get("deprecatedLastTimestamp").filter(|v| !v.is_null()));
-    let mut last = last_ts.map_or_else(|| first.clone(), |t| since(t, now));
+    let mut last = present("lastTimestamp")
+        .or_else(|| present("deprecatedLastTimestamp"))
+        .map_or_else(|| first.clone(), |t| since(t, now));
     let mut n = ev
         .get("count")
         .or_else(|| ev.get("deprecatedCount"))
@@ -302,6 +298,13 @@ pub(crate) fn event(ev: &Value, now: SystemTime) -> Vec<Value> {
     } else if n == 0 {
         n = 1;
     }
+    (last, first, n)
+}
+
+/// LAST SEEN TYPE REASON OBJECT SUBOBJECT SOURCE MESSAGE FIRST SEEN COUNT NAME,
+/// for core/v1 and events.k8s.io/v1 shapes alike.
+pub(crate) fn event(ev: &Value, now: SystemTime) -> Vec<Value> {
+    let (last, first, n) = event_times(ev, now);
     let involved = ev
         .get("involvedObject")
         .or_else(|| ev.get("regarding"))

@@ -91,6 +91,44 @@ fn init_containers(
     false
 }
 
+/// Walks init then regular container statuses as kube does, updating the
+/// STATUS `reason`; returns the READY count, restarts and last restart.
+fn statuses(pod: &Value, reason: &mut String, now: SystemTime) -> Tally {
+    let mut all = Tally::default();
+    let mut sidecars = Tally::default();
+    let initializing = init_containers(pod, reason, &mut all, &mut sidecars, now);
+    all.ready = sidecars.ready;
+    if initializing && !condition_true(pod, "Initialized") {
+        return all;
+    }
+    let mut tally = sidecars;
+    let mut has_running = false;
+    for st in arr_at(pod, "/status/containerStatuses").iter().rev() {
+        tally.restarts += int_at(st, "/restartCount");
+        tally.note_restart(st, now);
+        let waiting = str_at(st, "/state/waiting/reason");
+        if !waiting.is_empty() {
+            *reason = waiting.to_string();
+        } else if let Some(t) = st.pointer("/state/terminated") {
+            *reason = terminated_reason(t, "");
+        } else if st.get("ready").and_then(Value::as_bool) == Some(true)
+            && st.pointer("/state/running").is_some()
+        {
+            has_running = true;
+            tally.ready += 1;
+        }
+    }
+    if reason == "Completed" && has_running {
+        *reason = if condition_true(pod, "Ready") {
+            "Running"
+        } else {
+            "NotReady"
+        }
+        .into();
+    }
+    tally
+}
+
 /// Cells of one pod row (all nine columns, as the server prints them wide).
 pub(crate) fn cells(pod: &Value, now: SystemTime) -> Vec<Value> {
     let phase = str_at(pod, "/status/phase");
@@ -110,40 +148,7 @@ pub(crate) fn cells(pod: &Value, now: SystemTime) -> Vec<Value> {
         .count();
     let total = arr_at(pod, "/spec/containers").len() + sidecar_count;
 
-    let mut all = Tally::default();
-    let mut sidecars = Tally::default();
-    let initializing = init_containers(pod, &mut reason, &mut all, &mut sidecars, now);
-    all.ready = sidecars.ready;
-    let mut tally = all;
-    if !initializing || condition_true(pod, "Initialized") {
-        tally = sidecars;
-        let mut has_running = false;
-        for st in arr_at(pod, "/status/containerStatuses").iter().rev() {
-            tally.restarts += int_at(st, "/restartCount");
-            tally.note_restart(st, now);
-            let waiting = str_at(st, "/state/waiting/reason");
-            let term = st.pointer("/state/terminated");
-            if !waiting.is_empty() {
-                reason = waiting.to_string();
-            } else if let Some(t) = term {
-                reason = terminated_reason(t, "");
-            } else if st.get("ready").and_then(Value::as_bool) == Some(true)
-                && st.pointer("/state/running").is_some()
-            {
-                has_running = true;
-                tally.ready += 1;
-            }
-        }
-        if reason == "Completed" && has_running {
-            reason = if condition_true(pod, "Ready") {
-                "Running"
-            } else {
-                "NotReady"
-            }
-            .into();
-        }
-    }
-
+    let tally = statuses(pod, &mut reason, now);
     let deleting = pod
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null());
