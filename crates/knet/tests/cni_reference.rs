@@ -2,6 +2,8 @@
 //! `host-local`): the same network config goes through both, each in its
 //! own throwaway node + pod namespaces, and the results, interfaces,
 //! addresses, routes, MTU, bridge port flags and IPAM files must match.
+//! (The reference chain adds the `loopback` plugin: knet's plugin sets `lo`
+//! up itself.)
 
 #[path = "cni_support/helpers.rs"]
 mod helpers;
@@ -117,6 +119,16 @@ fn same_config_same_outcome_as_reference_bridge() {
     let (ck, rk) = run_k("ADD");
     let (cr, rr) = run_r("ADD");
     assert_eq!((ck, cr), (0, 0), "knet: {rk}\nreference: {rr}");
+    // knet brings `lo` up itself; the reference chain needs its loopback plugin.
+    let lo_env = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "cmp-1"),
+        ("CNI_NETNS", pr.path().to_str().unwrap()),
+        ("CNI_IFNAME", "lo"),
+        ("CNI_PATH", "/usr/lib/cni"),
+    ];
+    let lo_conf = r#"{"cniVersion":"1.0.0","name":"kntcmp","type":"loopback"}"#;
+    assert_eq!(plugin(nr.name(), &["/usr/lib/cni/loopback"], &lo_env, lo_conf).0, 0);
     assert_eq!(normalise(rk.clone()), normalise(rr.clone()), "result JSON");
 
     assert_eq!(pod_state(pk.name()), pod_state(pr.name()), "pod interfaces, addresses, MTU, routes");
