@@ -31,7 +31,12 @@ fn conf(data_dir: &Path) -> String {
 
 /// The result with per-run values (MACs, veth name, netns path) masked.
 fn normalise(mut v: Value) -> Value {
-    for (i, iface) in v["interfaces"].as_array_mut().unwrap().iter_mut().enumerate() {
+    for (i, iface) in v["interfaces"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
         iface["mac"] = "<mac>".into();
         if i == 1 {
             iface["name"] = "<veth>".into();
@@ -58,7 +63,12 @@ fn pod_state(pod: &str) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| format!("{} via {} dev {} proto {} scope {}", r["dst"], r["gateway"], r["dev"], r["protocol"], r["scope"]))
+        .map(|r| {
+            format!(
+                "{} via {} dev {} proto {} scope {}",
+                r["dst"], r["gateway"], r["dev"], r["protocol"], r["scope"]
+            )
+        })
         .collect();
     let lo = &ip_json(&["-n", pod, "link", "show", "lo"])[0];
     json!({"v4": v4, "mtu": a["mtu"], "up": a["operstate"], "routes": routes,
@@ -82,7 +92,10 @@ fn node_state(node: &str, veth: &str) -> Value {
 }
 
 fn sysctl(ns: &str, key: &str) -> String {
-    let out = std::process::Command::new("ip").args(["netns", "exec", ns, "sysctl", "-n", key]).output().unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "sysctl", "-n", key])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -91,9 +104,18 @@ fn same_config_same_outcome_as_reference_bridge() {
     if !require_root() {
         return;
     }
-    assert!(Path::new(REF_BRIDGE).exists(), "Debian containernetworking-plugins missing: {REF_BRIDGE}");
-    let (nk, pk) = (NamedNetns::create(&uniq("n")).unwrap(), NamedNetns::create(&uniq("p")).unwrap());
-    let (nr, pr) = (NamedNetns::create(&uniq("n")).unwrap(), NamedNetns::create(&uniq("p")).unwrap());
+    assert!(
+        Path::new(REF_BRIDGE).exists(),
+        "Debian containernetworking-plugins missing: {REF_BRIDGE}"
+    );
+    let (nk, pk) = (
+        NamedNetns::create(&uniq("n")).unwrap(),
+        NamedNetns::create(&uniq("p")).unwrap(),
+    );
+    let (nr, pr) = (
+        NamedNetns::create(&uniq("n")).unwrap(),
+        NamedNetns::create(&uniq("p")).unwrap(),
+    );
     let (dk, dr) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let env = |netns: &NamedNetns, cmd: &'static str| -> Vec<(&'static str, String)> {
         vec![
@@ -104,7 +126,9 @@ fn same_config_same_outcome_as_reference_bridge() {
             ("CNI_PATH", "/usr/lib/cni".to_string()),
         ]
     };
-    let as_ref = |e: &Vec<(&'static str, String)>| e.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let as_ref = |e: &Vec<(&'static str, String)>| {
+        e.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
+    };
     let run_k = |cmd| {
         let e = as_ref(&env(&pk, cmd));
         let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -128,23 +152,40 @@ fn same_config_same_outcome_as_reference_bridge() {
         ("CNI_PATH", "/usr/lib/cni"),
     ];
     let lo_conf = r#"{"cniVersion":"1.0.0","name":"kntcmp","type":"loopback"}"#;
-    assert_eq!(plugin(nr.name(), &["/usr/lib/cni/loopback"], &lo_env, lo_conf).0, 0);
+    assert_eq!(
+        plugin(nr.name(), &["/usr/lib/cni/loopback"], &lo_env, lo_conf).0,
+        0
+    );
     assert_eq!(normalise(rk.clone()), normalise(rr.clone()), "result JSON");
 
-    assert_eq!(pod_state(pk.name()), pod_state(pr.name()), "pod interfaces, addresses, MTU, routes");
+    assert_eq!(
+        pod_state(pk.name()),
+        pod_state(pr.name()),
+        "pod interfaces, addresses, MTU, routes"
+    );
     let vk = rk["interfaces"][1]["name"].as_str().unwrap().to_string();
     let vr = rr["interfaces"][1]["name"].as_str().unwrap().to_string();
-    assert_eq!(node_state(nk.name(), &vk), node_state(nr.name(), &vr), "bridge and host veth");
+    assert_eq!(
+        node_state(nk.name(), &vk),
+        node_state(nr.name(), &vr),
+        "bridge and host veth"
+    );
     for key in ["net.ipv4.ip_forward"] {
         assert_eq!(sysctl(nk.name(), key), sysctl(nr.name(), key), "{key}");
     }
-    assert_eq!(sysctl(pk.name(), "net.ipv4.conf.eth0.arp_notify"), sysctl(pr.name(), "net.ipv4.conf.eth0.arp_notify"));
+    assert_eq!(
+        sysctl(pk.name(), "net.ipv4.conf.eth0.arp_notify"),
+        sysctl(pr.name(), "net.ipv4.conf.eth0.arp_notify")
+    );
     let files = |d: &Path| -> Vec<(String, String)> {
         let mut v: Vec<_> = std::fs::read_dir(d.join("kntcmp"))
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.file_name().into_string().unwrap(), std::fs::read_to_string(e.path()).unwrap())
+                (
+                    e.file_name().into_string().unwrap(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
             })
             .collect();
         v.sort();
@@ -156,6 +197,10 @@ fn same_config_same_outcome_as_reference_bridge() {
     assert_eq!(run_k("DEL").0, 0);
     assert_eq!(run_r("DEL").0, 0);
     assert_eq!(links(pk.name()), links(pr.name()));
-    assert_eq!(links(nk.name()), links(nr.name()), "bridge stays, veth gone");
+    assert_eq!(
+        links(nk.name()),
+        links(nr.name()),
+        "bridge stays, veth gone"
+    );
     assert_eq!(files(dk.path()), files(dr.path()), "addresses released");
 }

@@ -4,10 +4,10 @@
 //! pod traffic over VXLAN; deleting a Node removes its entries; the VTEP MAC
 //! survives an agent restart.
 
-#[path = "api_support/server.rs"]
-mod server;
 #[path = "cni_support/helpers.rs"]
 mod helpers;
+#[path = "api_support/server.rs"]
+mod server;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,11 +27,31 @@ impl Drop for AgentProc {
     }
 }
 
-fn start_agent(kubeconfig: &std::path::Path, node: &str, netns: &str, state: &std::path::Path, log: &std::path::Path) -> AgentProc {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+fn start_agent(
+    kubeconfig: &std::path::Path,
+    node: &str,
+    netns: &str,
+    state: &std::path::Path,
+    log: &std::path::Path,
+) -> AgentProc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     AgentProc(
         Command::new(env!("CARGO_BIN_EXE_knet"))
-            .args(["podnet", "--backend", "vxlan", "--resync-ms", "200", "--node-name", node, "--netns", netns])
+            .args([
+                "podnet",
+                "--backend",
+                "vxlan",
+                "--resync-ms",
+                "200",
+                "--node-name",
+                node,
+                "--netns",
+                netns,
+            ])
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .arg("--state-dir")
@@ -60,7 +80,11 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> 
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -77,11 +101,15 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool, log: &std::path:
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("timed out: {what}\nagent log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+    panic!(
+        "timed out: {what}\nagent log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 fn vtep_mac(node: &str) -> String {
-    let v: Value = serde_json::from_str(&ip(&["-j", "-n", node, "link", "show", "flannel.1"])).unwrap();
+    let v: Value =
+        serde_json::from_str(&ip(&["-j", "-n", node, "link", "show", "flannel.1"])).unwrap();
     v[0]["address"].as_str().unwrap().to_string()
 }
 
@@ -96,7 +124,9 @@ async fn agents_follow_nodes_from_knet_api() {
     let log = dir.path().join("agents.log");
 
     let underlay = NamedNetns::create(&uniq("u")).unwrap();
-    underlay_bridge(underlay.netns(), "ulbr", None).await.unwrap();
+    underlay_bridge(underlay.netns(), "ulbr", None)
+        .await
+        .unwrap();
     let mut nodes = Vec::new();
     let mut pods = Vec::new();
     for i in 0..2usize {
@@ -119,7 +149,12 @@ async fn agents_follow_nodes_from_knet_api() {
             dir.path().join(format!("ipam{i}")).display()
         );
         let netns = pod.path().to_str().unwrap().to_string();
-        let env = [("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "k1"), ("CNI_NETNS", netns.as_str()), ("CNI_IFNAME", "eth0")];
+        let env = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "k1"),
+            ("CNI_NETNS", netns.as_str()),
+            ("CNI_IFNAME", "eth0"),
+        ];
         let (code, res) = cni(node.name(), &env, &conf);
         assert_eq!(code, 0, "{res}");
         nodes.push(node);
@@ -131,7 +166,13 @@ async fn agents_follow_nodes_from_knet_api() {
 
     let state0 = dir.path().join("state0");
     let mut a0 = start_agent(&kc, "kn0", nodes[0].name(), &state0, &log);
-    let _a1 = start_agent(&kc, "kn1", nodes[1].name(), &dir.path().join("state1"), &log);
+    let _a1 = start_agent(
+        &kc,
+        "kn1",
+        nodes[1].name(),
+        &dir.path().join("state1"),
+        &log,
+    );
     let n0 = nodes[0].name().to_string();
     wait_for(
         "node 0 routes to node 1's pods over flannel.1",
@@ -140,26 +181,53 @@ async fn agents_follow_nodes_from_knet_api() {
         &log,
     );
     let ping = |from: &str, to: &str| {
-        Command::new("ip").args(["netns", "exec", from, "ping", "-c1", "-W2", to]).status().unwrap().success()
+        Command::new("ip")
+            .args(["netns", "exec", from, "ping", "-c1", "-W2", to])
+            .status()
+            .unwrap()
+            .success()
     };
-    assert!(ping(pods[0].name(), "10.244.1.2"), "pod 0 -> pod 1 across nodes");
-    assert!(ping(pods[1].name(), "10.244.0.2"), "pod 1 -> pod 0 across nodes");
+    assert!(
+        ping(pods[0].name(), "10.244.1.2"),
+        "pod 0 -> pod 1 across nodes"
+    );
+    assert!(
+        ping(pods[1].name(), "10.244.0.2"),
+        "pod 1 -> pod 0 across nodes"
+    );
 
     // The annotations a peer needs are on the Node, and match the kernel.
-    let node1: Value = serde_json::from_str(&kubectl(&kc, &["get", "node", "kn1", "-o", "json"], None)).unwrap();
+    let node1: Value =
+        serde_json::from_str(&kubectl(&kc, &["get", "node", "kn1", "-o", "json"], None)).unwrap();
     let ann = &node1["metadata"]["annotations"];
     assert_eq!(ann["flannel.alpha.coreos.com/backend-type"], "vxlan");
     assert_eq!(ann["flannel.alpha.coreos.com/public-ip"], "192.168.60.2");
-    let data: Value = serde_json::from_str(ann["flannel.alpha.coreos.com/backend-data"].as_str().unwrap()).unwrap();
+    let data: Value = serde_json::from_str(
+        ann["flannel.alpha.coreos.com/backend-data"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(data["VtepMAC"], vtep_mac(nodes[1].name()).as_str());
     assert_eq!(data["VNI"], 1);
 
     // The VTEP MAC survives an agent restart even if the device is gone.
     let mac0 = vtep_mac(&n0);
     drop(a0);
-    assert!(Command::new("ip").args(["-n", &n0, "link", "del", "flannel.1"]).status().unwrap().success());
+    assert!(
+        Command::new("ip")
+            .args(["-n", &n0, "link", "del", "flannel.1"])
+            .status()
+            .unwrap()
+            .success()
+    );
     a0 = start_agent(&kc, "kn0", &n0, &state0, &log);
-    wait_for("VTEP recreated", 20, || ip(&["-n", &n0, "link"]).contains("flannel.1"), &log);
+    wait_for(
+        "VTEP recreated",
+        20,
+        || ip(&["-n", &n0, "link"]).contains("flannel.1"),
+        &log,
+    );
     assert_eq!(vtep_mac(&n0), mac0);
     wait_for(
         "route back after restart",
