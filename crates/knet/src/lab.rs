@@ -4,6 +4,7 @@
 //! this one process; containers are child processes in pod sandboxes.
 
 pub(crate) mod addons;
+pub(crate) mod lb;
 pub(crate) mod runtime;
 pub(crate) mod state;
 pub(crate) mod sweep;
@@ -201,6 +202,9 @@ impl Lab {
             self.spawn_node(client.clone(), env, opts);
         }
         progress.step("nodes registered; node agents running");
+        let client_ns = knet_podnet::netns::Netns::open(topo.client.path()).context("outside client namespace")?;
+        let via = topo.layout.nodes[0].ip;
+        self.tasks.spawn(lb::run(client.clone(), opts.lb_pool, client_ns, via));
         self.topology = Some(topo);
         self.api = Some(api);
         Ok(())
