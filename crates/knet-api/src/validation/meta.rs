@@ -12,7 +12,7 @@ pub(crate) const TOTAL_ANNOTATION_SIZE: usize = 256 * 1024;
 pub(crate) fn name_rule(resource: &Resource) -> fn(&str) -> Vec<String> {
     match (resource.group, resource.plural) {
         ("", "services") => names::dns1035_label,
-        ("", "namespaces") => names::dns1123_label,
+        ("", "namespaces") | ("apps", "statefulsets") => names::dns1123_label,
         _ => names::dns1123_subdomain,
     }
 }

@@ -78,6 +78,11 @@ fn names_follow_each_kinds_rule() {
         messages(&check("", "namespaces", ns, None)),
         vec!["metadata.name: Invalid value: \"a.b\": must not contain dots"]
     );
+    let sts = json!({"metadata": meta("web.v1"), "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    assert_eq!(
+        messages(&check("apps", "statefulsets", sts, None)),
+        vec!["metadata.name: Invalid value: \"web.v1\": must not contain dots"]
+    );
     let unnamed = json!({"metadata": {"namespace": "default"}, "spec": {"ports": [{"port": 80}]}});
     assert_eq!(
         messages(&check("", "services", unnamed, None)),

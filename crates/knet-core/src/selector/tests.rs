@@ -158,3 +158,45 @@ fn from_map_round_trips() {
     assert_eq!(j.to_string(), "app=web");
     assert!(Selector::from_json_map(&json!({"app": 1})).is_err());
 }
+
+/// Tiny deterministic generator (no external crates): xorshift64.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn arbitrary_input_never_panics_and_valid_selectors_round_trip() {
+    const ATOMS: &[&str] = &[
+        "a", "app", "x.io/k", "in", "notin", "=", "==", "!=", "!", "(", ")", ",", " ", "\t", ">",
+        "<", "1", "-", "_", "é", "ü/x", "/", "v-1", "",
+    ];
+    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let mut parsed = 0;
+    for _ in 0..20_000 {
+        let len = (g.next() % 8) as usize;
+        let s: String = (0..len)
+            .map(|_| ATOMS[(g.next() % ATOMS.len() as u64) as usize])
+            .collect();
+        if let Ok(sel) = Selector::parse(&s) {
+            parsed += 1;
+            let again = Selector::parse(&sel.to_string())
+                .unwrap_or_else(|e| panic!("{s:?} -> {sel} -> {e}"));
+            assert_eq!(again, sel, "{s:?}");
+        }
+        // The name checks take the same arbitrary text without panicking.
+        let _ = crate::names::dns1123_subdomain(&s);
+        let _ = crate::names::label_key(&s);
+        let _ = crate::names::port_name(&s);
+    }
+    assert!(
+        parsed > 100,
+        "the generator produced too few valid selectors ({parsed})"
+    );
+}
