@@ -119,6 +119,39 @@ pub struct BridgeConf {
     pub ipam: IpamConfig,
 }
 
+impl BridgeConf {
+    /// The flannel-style config of one node, for library callers (the lab):
+    /// bridge `cbr0` as default gateway, hairpin on, addresses from
+    /// `pod_cidr`, a route to `cluster_cidr`, state under `data_dir`.
+    pub fn for_node(
+        network: &str,
+        pod_cidr: ipnet::Ipv4Net,
+        cluster_cidr: ipnet::Ipv4Net,
+        mtu: u32,
+        data_dir: &std::path::Path,
+    ) -> Result<Self, CniError> {
+        let conf = NetConf {
+            cni_version: super::CNI_VERSION.to_string(),
+            name: network.to_string(),
+            kind: "knet".into(),
+            is_default_gateway: true,
+            hairpin_mode: true,
+            ip_masq: Some(false),
+            mtu: Some(mtu),
+            pod_cidr: Some(pod_cidr),
+            cluster_cidr: Some(cluster_cidr),
+            data_dir: Some(data_dir.to_path_buf()),
+            ..Default::default()
+        };
+        conf.resolve(|p| {
+            Err(std::io::Error::other(format!(
+                "unexpected read of {}",
+                p.display()
+            )))
+        })
+    }
+}
+
 impl NetConf {
     /// Parses stdin: decode errors get code 6, version errors code 1.
     pub fn parse(stdin: &str) -> Result<Self, CniError> {
@@ -408,6 +441,26 @@ mod tests {
         assert_eq!(c.ipam.routes[0].dst.to_string(), "10.244.0.0/16");
         let parsed = SubnetEnv::parse(env).unwrap();
         assert_eq!(SubnetEnv::parse(&parsed.render()).unwrap(), parsed);
+    }
+
+    #[test]
+    fn for_node_matches_the_json_form() {
+        let c = BridgeConf::for_node(
+            "cbr0",
+            "10.244.2.0/24".parse().unwrap(),
+            "10.244.0.0/16".parse().unwrap(),
+            1450,
+            std::path::Path::new("/run/x"),
+        )
+        .unwrap();
+        let j = NetConf::parse(
+            r#"{"cniVersion":"1.1.0","name":"cbr0","type":"knet","isDefaultGateway":true,"hairpinMode":true,
+                "ipMasq":false,"mtu":1450,"podCIDR":"10.244.2.0/24","clusterCIDR":"10.244.0.0/16","dataDir":"/run/x"}"#,
+        )
+        .unwrap()
+        .resolve(no_file)
+        .unwrap();
+        assert_eq!(c, j);
     }
 
     #[test]
