@@ -38,7 +38,11 @@ pub fn update_revision(sts: &StatefulSet) -> String {
     let template = spec.map(|s| s.template.clone()).unwrap_or_default();
     let hash = template_hash::compute(
         &template,
-        sts.status.as_ref().and_then(|s| s.collision_count),
+        // Status carries collisionCount 0 once written; 0 hashes like none.
+        sts.status
+            .as_ref()
+            .and_then(|s| s.collision_count)
+            .filter(|c| *c > 0),
     );
     format!(
         "{}-{hash}",

@@ -108,17 +108,20 @@ mod tests {
         assert!(t.satisfied("k", |_| None));
         t.expect("k", "a".into(), Expect::Present(Some("10".into())));
         t.expect("k", "b".into(), Expect::Absent);
-        assert!(!t.satisfied("k", |_| None), "a not yet seen");
+        let older = |n: &str| Some(Some(if n == "a" { "9" } else { "1" }.to_string()));
         assert!(
-            !t.satisfied("k", |n| (n == "a").then(|| Some("9".into()))),
-            "a seen at older rv"
+            !t.satisfied("k", older),
+            "a seen at an older rv, b still present"
         );
         assert!(
             !t.satisfied("k", |_| Some(Some("10".into()))),
-            "b still present"
+            "a met, b still present"
         );
-        assert!(t.satisfied("k", |n| (n == "a").then(|| Some("11".into()))));
-        assert!(t.satisfied("k", |_| None), "entries dropped once met");
+        assert!(t.satisfied("k", |_| None), "b gone: all met");
+        assert!(
+            t.satisfied("k", |_| Some(Some("1".into()))),
+            "entries dropped once met"
+        );
     }
 
     #[test]

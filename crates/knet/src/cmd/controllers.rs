@@ -55,25 +55,26 @@ async fn client(path: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
 }
 
 fn config(args: &Args) -> anyhow::Result<knet_controllers::Config> {
-    let mut cfg = knet_controllers::Config::default();
-    cfg.cluster_cidr = if args.allocate_node_cidrs {
-        Some(
-            args.cluster_cidr
-                .parse()
-                .with_context(|| format!("--cluster-cidr {:?} is not a CIDR", args.cluster_cidr))?,
-        )
+    let cluster_cidr = if args.allocate_node_cidrs {
+        let c = args
+            .cluster_cidr
+            .parse()
+            .with_context(|| format!("--cluster-cidr {:?} is not a CIDR", args.cluster_cidr))?;
+        Some(c)
     } else {
         None
     };
-    cfg.node_cidr_prefix = args.node_cidr_mask_size;
-    cfg.apiserver_endpoints = args.apiserver_endpoints.clone();
-    cfg.apiserver_port = args.apiserver_port;
-    cfg.leader_elect = args.leader_elect;
-    if let Some(id) = &args.identity {
-        cfg.identity = id.clone();
-    }
-    cfg.workers = args.workers.max(1);
-    Ok(cfg)
+    let defaults = knet_controllers::Config::default();
+    Ok(knet_controllers::Config {
+        cluster_cidr,
+        node_cidr_prefix: args.node_cidr_mask_size,
+        apiserver_endpoints: args.apiserver_endpoints.clone(),
+        apiserver_port: args.apiserver_port,
+        leader_elect: args.leader_elect,
+        identity: args.identity.clone().unwrap_or(defaults.identity.clone()),
+        workers: args.workers.max(1),
+        ..defaults
+    })
 }
 
 /// Runs `knet controllers` until SIGINT/SIGTERM or until the Lease is lost.
