@@ -112,7 +112,11 @@ pub async fn bridge(socket: WebSocket, mut io: ExecIo) {
             break;
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
+    let normal = axum::extract::ws::CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    };
+    let _ = sink.send(Message::Close(Some(normal))).await;
     reader.abort();
 }
 

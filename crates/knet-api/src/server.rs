@@ -166,6 +166,7 @@ impl Server {
             .await
             .map_err(io(format!("binding {}", config.listen)))?;
         let addr = listener.local_addr().map_err(io("local address".into()))?;
+        bootstrap_kubernetes_service(&api, addr.port(), &config.service_cidr).await;
         let kubeconfig = config
             .kubeconfig
             .clone()
@@ -249,6 +250,50 @@ async fn bootstrap(store: &Store) -> Result<(), ApiError> {
             .await?;
     }
     Ok(())
+}
+
+/// The first address of an IPv4 CIDR (`10.96.0.0/12` → `10.96.0.1`).
+fn first_service_ip(cidr: &str) -> Option<String> {
+    let net: std::net::Ipv4Addr = cidr.split('/').next()?.parse().ok()?;
+    Some(std::net::Ipv4Addr::from(u32::from(net) + 1).to_string())
+}
+
+/// Creates Service `default/kubernetes` (the first Service IP, port 443 →
+/// the API server's port) if it does not exist, as kube-apiserver does.
+async fn bootstrap_kubernetes_service(api: &Api, port: u16, cidr: &str) {
+    let key = Key::new("", "services", "default", "kubernetes");
+    if api.store.get(&key).is_some() {
+        return;
+    }
+    let Some(r) = crate::resources::lookup("", "v1", "services") else {
+        return;
+    };
+    let mut obj = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "sessionAffinity": "None",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+    });
+    if let Some(ip) = first_service_ip(cidr) {
+        obj["spec"]["clusterIP"] = json!(ip);
+    }
+    admit::stamp_new(&mut obj);
+    crate::defaults::apply_defaults(r, &mut obj);
+    if let Err(causes) = api.alloc().allocate(&mut obj, None) {
+        tracing::warn!(?causes, "cannot allocate the kubernetes Service");
+        return;
+    }
+    let res = api
+        .store
+        .mutate(&key, |cur| {
+            Ok(cur.map_or(Mutation::Put(obj), Mutation::Keep))
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::warn!(error = %e, "cannot create the kubernetes Service");
+    }
 }
 
 async fn accept_loop(
