@@ -43,8 +43,9 @@ add_pods() { # $1 = pod MTU
  "podCIDR":"10.244.$i.0/24","clusterCIDR":"10.244.0.0/16","ipMasq":false,"dataDir":"$work/ipam$i"}
 JSON
     CNI_COMMAND=ADD CNI_CONTAINERID=bench$i CNI_NETNS=/run/netns/$t-p$i CNI_IFNAME=eth0 \
-      ip netns exec $t-n$i "$KNET" cni <"$work/c$i.json" >/dev/null
+      ip netns exec $t-n$i "$KNET" cni <"$work/c$i.json" >"$work/r$i.json"
   done
+  dst=$(jq -r '.ips[0].address' "$work/r1.json" | cut -d/ -f1)
 }
 del_pods() {
   for i in 0 1; do
@@ -61,13 +62,15 @@ route() { # $1 = backend
 }
 
 measure() { # $1 = label
-  ip netns exec $t-p1 iperf3 -s -1 -D -B 10.244.1.2 >/dev/null
+  ip netns exec $t-p1 iperf3 -s -1 -D -B "$dst" >/dev/null
   sleep 0.3
-  local bps
-  bps=$(ip netns exec $t-p0 iperf3 -c 10.244.1.2 -t "$SECS" -J | jq '.end.sum_received.bits_per_second')
-  local rtt
-  rtt=$(ip netns exec $t-p0 ping -q -c "$PINGS" -i 0.005 10.244.1.2 | awk -F'/' '/^rtt/ {print $5 " ms avg, " $4 " ms min, " $6 " ms max"}')
-  printf "%-9s TCP %7.2f Gbit/s   RTT %s\n" "$1" "$(echo "$bps / 1000000000" | bc -l)" "$rtt"
+  local bps rtt
+  bps=$(ip netns exec $t-p0 iperf3 -c "$dst" -t "$SECS" -J | jq '.end.sum_received.bits_per_second')
+  # "rtt min/avg/max/mdev = a/b/c/d ms"
+  rtt=$(ip netns exec $t-p0 ping -q -c "$PINGS" -i 0.005 "$dst" |
+    sed -n 's|^rtt min/avg/max/mdev = \([^/]*\)/\([^/]*\)/\([^/]*\)/.*|avg \2 ms, min \1 ms, max \3 ms|p')
+  [[ $bps != null && -n $rtt ]] || { echo "$1: no connectivity to $dst" >&2; exit 1; }
+  printf "%-9s pod->pod across nodes: TCP %6.2f Gbit/s   RTT %s\n" "$1" "$(echo "$bps / 1000000000" | bc -l)" "$rtt"
 }
 
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%FT%TZ); iperf3 ${SECS}s, ping x$PINGS"
