@@ -38,7 +38,17 @@ where
     let resp = if !public && !authorized {
         Err(ApiError::unauthorized())
     } else {
-        dispatch(&api, route, req).await
+        // A bug anywhere below must cost one request a 500, not the connection.
+        use futures::FutureExt;
+        std::panic::AssertUnwindSafe(dispatch(&api, route, req))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(%method, %path, "request handler panicked");
+                Err(ApiError::internal(format!(
+                    "internal error while handling {method} {path}"
+                )))
+            })
     };
     let resp = resp.unwrap_or_else(|e| respond::error(&e));
     tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
