@@ -1,0 +1,171 @@
+//! UDP and TCP listeners. UDP runs on dedicated threads, one `SO_REUSEPORT`
+//! socket each (the kernel spreads clients across them); answers that need an
+//! upstream are finished on the tokio runtime. TCP runs on tokio.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Dns, Handled};
+
+/// Idle time after which a TCP connection is closed.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// Running UDP threads and the TCP accept task; stops on drop.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The bound address (with the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    tcp: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.tcp.abort();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reuseport_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(false)?;
+    }
+    // Room for bursts (dnsperf keeps many queries outstanding).
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// Binds `threads` UDP sockets and one TCP listener on `addr` and starts
+/// serving. Must be called inside a tokio runtime.
+pub async fn start(dns: Arc<Dns>, addr: SocketAddr, threads: usize) -> std::io::Result<Listeners> {
+    let first = reuseport_udp(addr)?;
+    let addr = first.local_addr()?;
+    let mut sockets = vec![first];
+    for _ in 1..threads.max(1) {
+        sockets.push(reuseport_udp(addr)?);
+    }
+    let tcp = TcpListener::bind(addr).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Handle::current();
+    let threads = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, sock)| {
+            let (dns, stop, rt) = (dns.clone(), stop.clone(), rt.clone());
+            std::thread::Builder::new()
+                .name(format!("knet-dns-udp-{i}"))
+                .spawn(move || udp_loop(dns, Arc::new(sock), stop, rt))
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let tcp = tokio::spawn(tcp_accept(dns, tcp));
+    tracing::info!(%addr, "DNS listening on UDP and TCP");
+    Ok(Listeners {
+        addr,
+        stop,
+        threads,
+        tcp,
+    })
+}
+
+fn udp_loop(
+    dns: Arc<Dns>,
+    sock: Arc<UdpSocket>,
+    stop: Arc<AtomicBool>,
+    rt: tokio::runtime::Handle,
+) {
+    if let Err(e) = sock.set_read_timeout(Some(Duration::from_millis(200))) {
+        tracing::error!(error = %e, "cannot set UDP read timeout");
+        return;
+    }
+    let mut buf = vec![0u8; 65535];
+    let mut rotate = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let (n, src) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "UDP receive failed");
+                continue;
+            }
+        };
+        rotate = rotate.wrapping_add(1);
+        match dns.handle(&buf[..n], false, src.is_ipv6(), rotate) {
+            Handled::Reply(out) => {
+                let _ = sock.send_to(&out, src);
+            }
+            Handled::Drop => {}
+            Handled::Later(job) => {
+                let (dns, sock) = (dns.clone(), sock.clone());
+                rt.spawn(async move {
+                    let out = dns.finish(job).await;
+                    let _ = sock.send_to(&out, src);
+                });
+            }
+        }
+    }
+}
+
+async fn tcp_accept(dns: Arc<Dns>, l: TcpListener) {
+    loop {
+        match l.accept().await {
+            Ok((s, peer)) => {
+                tokio::spawn(tcp_conn(dns.clone(), s, peer.is_ipv6()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn tcp_conn(dns: Arc<Dns>, mut s: TcpStream, v6: bool) {
+    let mut rotate = 0usize;
+    loop {
+        let Ok(Ok(len)) = tokio::time::timeout(TCP_IDLE, s.read_u16()).await else {
+            return;
+        };
+        let mut msg = vec![0u8; usize::from(len)];
+        if !matches!(
+            tokio::time::timeout(TCP_IDLE, s.read_exact(&mut msg)).await,
+            Ok(Ok(_))
+        ) {
+            return;
+        }
+        rotate = rotate.wrapping_add(1);
+        let out = match dns.handle(&msg, true, v6, rotate) {
+            Handled::Reply(out) => out,
+            Handled::Drop => return,
+            Handled::Later(job) => dns.finish(job).await,
+        };
+        let mut framed = Vec::with_capacity(out.len() + 2);
+        framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&out);
+        if s.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
