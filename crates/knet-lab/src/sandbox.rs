@@ -57,7 +57,13 @@ pub struct PauseSpec {
     pub hostname: String,
     /// `(target, source)` files bind-mounted in the pod's mount namespace.
     pub binds: Vec<(PathBuf, PathBuf)>,
+    /// A directory served at [`SERVICE_ACCOUNT_DIR`] (token, ca.crt,
+    /// namespace). The pod then gets a private `/run`.
+    pub service_account: Option<PathBuf>,
 }
+
+/// Where pods find their service account credentials (in-cluster config).
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> SandboxError {
     let what = what.into();
@@ -105,12 +111,48 @@ pub fn pause(spec: &PauseSpec) -> Result<std::convert::Infallible, SandboxError>
             target.display()
         )))?;
     }
+    if let Some(src) = &spec.service_account {
+        mount_service_account(src)?;
+    }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "ready");
     let _ = out.flush();
     loop {
         nix::unistd::pause();
     }
+}
+
+/// Gives the pod a private tmpfs `/run` (hiding the host's) holding the
+/// service account directory. `src` is opened first: it lives under the
+/// host's `/run`, which the tmpfs covers.
+fn mount_service_account(src: &Path) -> Result<(), SandboxError> {
+    let dir = open(src)?;
+    use std::os::fd::AsRawFd;
+    let via_fd = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    mount(
+        Some("tmpfs"),
+        "/run",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=755"),
+    )
+    .map_err(sys("mount a private /run for the pod"))?;
+    let target = Path::new(SERVICE_ACCOUNT_DIR);
+    std::fs::create_dir_all(target).map_err(|source| SandboxError::Open {
+        path: target.into(),
+        source,
+    })?;
+    mount(
+        Some(via_fd.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys(format!(
+        "bind the service account at {SERVICE_ACCOUNT_DIR}"
+    )))?;
+    Ok(())
 }
 
 /// Joins the namespaces of the sandbox held by `pause_pid` and replaces this

@@ -10,7 +10,12 @@ pub(crate) mod state;
 pub(crate) mod sweep;
 
 use anyhow::{Context, bail};
-use knet_lab::agent::{self, node::NodeInfo, registry::Registry, sandbox::NodeEnv};
+use knet_lab::agent::{
+    self,
+    node::NodeInfo,
+    registry::Registry,
+    sandbox::{NodeEnv, ServiceAccount},
+};
 use knet_lab::files::resolv::{ClusterDns, ResolvConf};
 use knet_lab::podnet::CniNetwork;
 use knet_lab::topology::{Layout, Topology};
@@ -198,13 +203,31 @@ impl Lab {
                     nameservers: opts.upstream.clone(),
                     ..ResolvConf::default()
                 },
+                service_account: Some(ServiceAccount {
+                    token: api.token().to_string(),
+                    ca_pem: api.ca_pem().to_string(),
+                }),
             };
             self.spawn_node(client.clone(), env, opts);
         }
         progress.step("nodes registered; node agents running");
-        let client_ns = knet_podnet::netns::Netns::open(topo.client.path()).context("outside client namespace")?;
+        addons::install(
+            &client,
+            &knet_exe.to_string_lossy(),
+            &dns.server,
+            !opts.upstream.is_empty(),
+        )
+        .await
+        .context("deploying the cluster DNS")?;
+        progress.step(&format!(
+            "cluster DNS: Deployment kube-system/coredns behind {}",
+            dns.server
+        ));
+        let client_ns = knet_podnet::netns::Netns::open(topo.client.path())
+            .context("outside client namespace")?;
         let via = topo.layout.nodes[0].ip;
-        self.tasks.spawn(lb::run(client.clone(), opts.lb_pool, client_ns, via));
+        self.tasks
+            .spawn(lb::run(client.clone(), opts.lb_pool, client_ns, via));
         self.topology = Some(topo);
         self.api = Some(api);
         Ok(())

@@ -47,6 +47,17 @@ pub struct NodeEnv {
     pub dns: ClusterDns,
     /// The node's own resolver, for `dnsPolicy: Default`.
     pub node_resolv: ResolvConf,
+    /// Credentials mounted into pods for in-cluster API access, if any.
+    pub service_account: Option<ServiceAccount>,
+}
+
+/// What a pod's service account directory holds.
+#[derive(Debug, Clone)]
+pub struct ServiceAccount {
+    /// Bearer token.
+    pub token: String,
+    /// CA certificate (PEM) of the API server.
+    pub ca_pem: String,
 }
 
 /// A live sandbox.
@@ -183,10 +194,27 @@ fn write_files(pod: &Value, env: &NodeEnv, dir: &Path, ips: &[String]) -> Result
         ("hosts", hosts),
         ("hostname", hostname),
     ] {
-        let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| format!("write {}: {e}", p.display()))?;
+        write(&dir.join(name), &text)?;
+    }
+    if let Some(sa) = service_account(pod, env) {
+        let d = dir.join("serviceaccount");
+        std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+        write(&d.join("token"), &sa.token)?;
+        write(&d.join("ca.crt"), &sa.ca_pem)?;
+        write(&d.join("namespace"), meta(pod, "namespace"))?;
     }
     Ok(())
+}
+
+fn write(p: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(p, text).map_err(|e| format!("write {}: {e}", p.display()))
+}
+
+/// The credentials to mount, unless the pod opts out
+/// (`automountServiceAccountToken: false`).
+fn service_account<'a>(pod: &Value, env: &'a NodeEnv) -> Option<&'a ServiceAccount> {
+    let opted_out = pod["spec"]["automountServiceAccountToken"].as_bool() == Some(false);
+    env.service_account.as_ref().filter(|_| !opted_out)
 }
 
 async fn start_pause(
@@ -204,6 +232,9 @@ async fn start_pause(
     for f in ["resolv.conf", "hosts", "hostname"] {
         cmd.arg("--bind")
             .arg(format!("/etc/{f}={}", dir.join(f).display()));
+    }
+    if service_account(pod, env).is_some() {
+        cmd.arg("--service-account").arg(dir.join("serviceaccount"));
     }
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -18,6 +18,9 @@ pub(crate) struct PauseArgs {
     /// TARGET=SOURCE: bind-mount SOURCE over TARGET inside the pod (repeatable).
     #[arg(long = "bind", value_parser = parse_bind)]
     binds: Vec<(PathBuf, PathBuf)>,
+    /// Directory served at /var/run/secrets/kubernetes.io/serviceaccount (gives the pod a private /run).
+    #[arg(long)]
+    service_account: Option<PathBuf>,
 }
 
 fn parse_bind(s: &str) -> Result<(PathBuf, PathBuf), String> {
@@ -33,6 +36,7 @@ pub(crate) fn pause(a: PauseArgs) -> anyhow::Result<()> {
         netns: a.netns,
         hostname: a.hostname,
         binds: a.binds,
+        service_account: a.service_account,
     };
     match sandbox::pause(&spec).context("building the pod sandbox")? {}
 }

@@ -41,7 +41,9 @@ pub(crate) fn assign(pool: Ipv4Net, services: &[LbService]) -> BTreeMap<String, 
     let mut used = BTreeSet::new();
     let mut out = BTreeMap::new();
     for s in services.iter().filter(|s| s.wants) {
-        let keep = s.current.filter(|ip| pool.contains(ip) && s.requested.is_none_or(|r| r == *ip));
+        let keep = s
+            .current
+            .filter(|ip| pool.contains(ip) && s.requested.is_none_or(|r| r == *ip));
         if let Some(ip) = keep.filter(|ip| used.insert(*ip)) {
             out.insert(s.key.clone(), Some(ip));
         }
@@ -49,7 +51,10 @@ pub(crate) fn assign(pool: Ipv4Net, services: &[LbService]) -> BTreeMap<String, 
     // Explicit requests before dynamic picks, so a request is never taken
     // by a Service that would have accepted any address.
     for explicit in [true, false] {
-        for s in services.iter().filter(|s| s.wants && s.requested.is_some() == explicit) {
+        for s in services
+            .iter()
+            .filter(|s| s.wants && s.requested.is_some() == explicit)
+        {
             if out.contains_key(&s.key) {
                 continue;
             }
@@ -78,13 +83,20 @@ fn view(svc: &Service) -> Option<(LbService, Vec<Ipv4Addr>)> {
         .and_then(|i| i.first())
         .and_then(|i| i.ip.as_deref())
         .and_then(|ip| ip.parse().ok());
-    let external: Vec<Ipv4Addr> =
-        spec.external_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
+    let external: Vec<Ipv4Addr> = spec
+        .external_ips
+        .iter()
+        .flatten()
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
     let lb = LbService {
         key: format!("{ns}/{name}"),
         wants: spec.type_.as_deref() == Some("LoadBalancer"),
         current,
-        requested: spec.load_balancer_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        requested: spec
+            .load_balancer_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok()),
     };
     Some((lb, external))
 }
@@ -93,10 +105,15 @@ fn view(svc: &Service) -> Option<(LbService, Vec<Ipv4Addr>)> {
 pub(crate) async fn run(client: kube::Client, pool: Ipv4Net, client_ns: Netns, via: Ipv4Addr) {
     let api: Api<Service> = Api::all(client.clone());
     let (reader, writer) = reflector::store();
-    let mut events = reflector(writer, watcher(api, watcher::Config::default())).default_backoff().touched_objects().boxed();
+    let mut events = reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
     let nl = match Netlink::connect(&client_ns) {
         Ok(nl) => nl,
-        Err(e) => return tracing::error!(error = %e, "LoadBalancer controller: outside client namespace"),
+        Err(e) => {
+            return tracing::error!(error = %e, "LoadBalancer controller: outside client namespace");
+        }
     };
     let mut announced: BTreeSet<Ipv4Addr> = BTreeSet::new();
     loop {
@@ -104,8 +121,11 @@ pub(crate) async fn run(client: kube::Client, pool: Ipv4Net, client_ns: Netns, v
         if events.next().await.is_none() {
             return;
         }
-        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(20), events.next()).await {}
-        let views: Vec<(LbService, Vec<Ipv4Addr>)> = reader.state().iter().filter_map(|s| view(s)).collect();
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(20), events.next()).await
+        {
+        }
+        let views: Vec<(LbService, Vec<Ipv4Addr>)> =
+            reader.state().iter().filter_map(|s| view(s)).collect();
         let lbs: Vec<LbService> = views.iter().map(|(l, _)| l.clone()).collect();
         let assigned = assign(pool, &lbs);
         for l in &lbs {
@@ -121,26 +141,43 @@ pub(crate) async fn run(client: kube::Client, pool: Ipv4Net, client_ns: Netns, v
 }
 
 async fn write_status(client: &kube::Client, key: &str, ip: Option<Ipv4Addr>) {
-    let Some((ns, name)) = key.split_once('/') else { return };
+    let Some((ns, name)) = key.split_once('/') else {
+        return;
+    };
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
     let ingress = match ip {
         Some(ip) => json!([{"ip": ip.to_string(), "ipMode": "VIP"}]),
         None => json!([]),
     };
     let body = json!({"status": {"loadBalancer": {"ingress": ingress}}});
-    if let Err(e) = api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body)).await {
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+    {
         tracing::warn!(service = key, error = %e, "cannot write the LoadBalancer address");
     }
 }
 
-async fn sync_routes(nl: &Netlink, announced: &mut BTreeSet<Ipv4Addr>, desired: &BTreeSet<Ipv4Addr>, via: Ipv4Addr) {
-    let route = |ip: Ipv4Addr| Route4 { dst: Ipv4Net::from(ip), gateway: Some(via), oif: None, onlink: false };
+async fn sync_routes(
+    nl: &Netlink,
+    announced: &mut BTreeSet<Ipv4Addr>,
+    desired: &BTreeSet<Ipv4Addr>,
+    via: Ipv4Addr,
+) {
+    let route = |ip: Ipv4Addr| Route4 {
+        dst: Ipv4Net::from(ip),
+        gateway: Some(via),
+        oif: None,
+        onlink: false,
+    };
     for ip in desired.difference(&announced.clone()) {
         match nl.replace_route(&route(*ip)).await {
             Ok(()) => {
                 announced.insert(*ip);
             }
-            Err(e) => tracing::warn!(%ip, error = %e, "cannot announce address to the outside client"),
+            Err(e) => {
+                tracing::warn!(%ip, error = %e, "cannot announce address to the outside client")
+            }
         }
     }
     for ip in announced.clone().difference(desired) {
@@ -165,19 +202,26 @@ mod tests {
     #[test]
     fn keeps_honours_allocates_and_runs_out() {
         let pool: Ipv4Net = "172.18.255.200/30".parse().unwrap(); // hosts .201 and .202
-        let got = assign(pool, &[
-            svc("a/new", true, None, None),
-            svc("a/kept", true, Some("172.18.255.202"), None),
-            svc("a/clusterip", false, None, None),
-            svc("a/asks", true, None, Some("172.18.255.201")),
-            svc("a/late", true, None, None),
-        ]);
+        let got = assign(
+            pool,
+            &[
+                svc("a/new", true, None, None),
+                svc("a/kept", true, Some("172.18.255.202"), None),
+                svc("a/clusterip", false, None, None),
+                svc("a/asks", true, None, Some("172.18.255.201")),
+                svc("a/late", true, None, None),
+            ],
+        );
         assert_eq!(got["a/kept"], Some("172.18.255.202".parse().unwrap()));
         assert_eq!(got["a/asks"], Some("172.18.255.201".parse().unwrap()));
         assert_eq!(got["a/new"], None, "pool exhausted: stays pending");
         assert_eq!(got["a/late"], None);
         assert!(!got.contains_key("a/clusterip"));
         let moved = assign(pool, &[svc("a/x", true, Some("10.0.0.1"), None)]);
-        assert_eq!(moved["a/x"], Some("172.18.255.201".parse().unwrap()), "an address outside the pool is replaced");
+        assert_eq!(
+            moved["a/x"],
+            Some("172.18.255.201".parse().unwrap()),
+            "an address outside the pool is replaced"
+        );
     }
 }
