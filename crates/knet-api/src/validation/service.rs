@@ -45,8 +45,72 @@ pub(crate) fn validate(svc: &Value, old: Option<&Value>, errs: &mut Errs) {
     meta::labels(spec.get("selector"), "spec.selector", errs);
     affinity(spec, errs);
     traffic_policies(spec, ty, errs);
+    if ty != "ExternalName" {
+        cluster_ip_fields(spec, errs);
+    }
     if let Some(old) = old {
         immutable_ip(spec, old.get("spec").unwrap_or(&Value::Null), ty, errs);
+    }
+}
+
+/// kube's `ValidateServiceClusterIPsRelatedFields`, with `clusterIPs`
+/// normalised from `clusterIP` first as kube's strategy does.
+fn cluster_ip_fields(spec: &Value, errs: &mut Errs) {
+    let single = s(spec, "clusterIP");
+    let mut ips = cluster_ip_list(spec);
+    if !single.is_empty() && !ips.is_empty() && ips[0] != single {
+        errs.invalid(
+            "spec.clusterIPs",
+            super::go_strings(&ips),
+            "first value must match `clusterIP`",
+        );
+        return;
+    }
+    if ips.is_empty() && !single.is_empty() {
+        ips.push(single.to_string());
+    }
+    for (i, ip) in ips.iter().enumerate() {
+        if i == 0 && ip == "None" {
+            if ips.len() > 1 {
+                errs.invalid(
+                    "spec.clusterIPs",
+                    super::go_strings(&ips),
+                    "'None' must be the first and only value",
+                );
+            }
+            continue;
+        }
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            errs.invalid(
+                &format!("spec.clusterIPs[{i}]"),
+                q(ip),
+                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            );
+        }
+    }
+    if ips.len() > 2 {
+        errs.invalid(
+            "spec.clusterIPs",
+            super::go_strings(&ips),
+            "may only hold up to 2 values",
+        );
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, f) in arr(spec, "ipFamilies").iter().enumerate() {
+        let f = f.as_str().unwrap_or("");
+        let field = format!("spec.ipFamilies[{i}]");
+        if f != "IPv4" && f != "IPv6" {
+            errs.not_supported(&field, f, &["IPv4", "IPv6"]);
+        }
+        if seen.contains(&f) {
+            errs.duplicate(&field, q(f));
+        }
+        seen.push(f);
+    }
+    let policy = s(spec, "ipFamilyPolicy");
+    const POLICIES: &[&str] = &["PreferDualStack", "RequireDualStack", "SingleStack"];
+    if !policy.is_empty() && !POLICIES.contains(&policy) {
+        errs.not_supported("spec.ipFamilyPolicy", policy, POLICIES);
     }
 }
 

@@ -194,6 +194,33 @@ fn service_external_name_and_policies() {
 }
 
 #[test]
+fn service_cluster_ip_fields() {
+    let bad = json!({"metadata": meta("s"), "spec": {"clusterIP": "10.96.0.300", "ports": [{"port": 80}]}});
+    assert_eq!(
+        messages(&check("", "services", bad, None)),
+        vec![
+            "spec.clusterIPs[0]: Invalid value: \"10.96.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+        ]
+    );
+    let mismatch = json!({"metadata": meta("s"), "spec": {"clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.6"], "ports": [{"port": 80}]}});
+    assert_eq!(
+        messages(&check("", "services", mismatch, None)),
+        vec![
+            "spec.clusterIPs: Invalid value: []string{\"10.96.0.6\"}: first value must match `clusterIP`"
+        ]
+    );
+    let fam = json!({"metadata": meta("s"), "spec": {"ipFamilies": ["IPv5"], "ipFamilyPolicy": "Maybe", "ports": [{"port": 80}]}});
+    let m = messages(&check("", "services", fam, None));
+    assert_eq!(
+        m,
+        vec![
+            "spec.ipFamilies[0]: Unsupported value: \"IPv5\": supported values: \"IPv4\", \"IPv6\"",
+            "spec.ipFamilyPolicy: Unsupported value: \"Maybe\": supported values: \"PreferDualStack\", \"RequireDualStack\", \"SingleStack\"",
+        ]
+    );
+}
+
+#[test]
 fn service_cluster_ip_is_immutable() {
     let old = json!({"metadata": meta("s"), "spec": {"type": "ClusterIP", "clusterIP": "10.96.5.5", "clusterIPs": ["10.96.5.5"], "ports": [{"port": 80}]}});
     let same = old.clone();
