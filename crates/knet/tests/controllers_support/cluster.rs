@@ -117,6 +117,20 @@ where
     }
 }
 
+/// Runs the controllers in-process with this Lease identity.
+pub(crate) fn spawn_controllers(
+    client: kube::Client,
+    identity: &str,
+) -> anyhow::Result<tokio::task::JoinHandle<Result<(), knet_controllers::Error>>> {
+    let cfg = knet_controllers::Config {
+        identity: identity.to_string(),
+        apiserver_endpoints: vec!["127.0.0.1".parse()?],
+        workers: 2,
+        ..Default::default()
+    };
+    Ok(tokio::spawn(knet_controllers::run_all(client, cfg)))
+}
+
 /// The cluster under test: API server, controllers, node agent.
 pub(crate) struct Cluster {
     pub(crate) api: ApiServer,
@@ -131,13 +145,8 @@ impl Cluster {
     pub(crate) async fn start() -> anyhow::Result<Self> {
         let api = ApiServer::start()?;
         let client = api.client().await?;
-        let cfg = knet_controllers::Config {
-            identity: format!("e2e-{}", std::process::id()),
-            apiserver_endpoints: vec!["127.0.0.1".parse()?],
-            workers: 2,
-            ..Default::default()
-        };
-        let controllers = tokio::spawn(knet_controllers::run_all(client.clone(), cfg));
+        let controllers =
+            spawn_controllers(client.clone(), &format!("e2e-{}", std::process::id()))?;
         let agent = NodeAgent::start(
             client.clone(),
             &[("node-1", true), ("node-2", false), ("node-3", false)],
