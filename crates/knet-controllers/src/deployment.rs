@@ -160,6 +160,126 @@ pub fn new_replica_set(
     }
 }
 
+/// The Deployment's ReplicaSets as a rollout sees them.
+struct View<'a> {
+    all: Vec<&'a ReplicaSet>,
+    /// The ReplicaSet whose template is the Deployment's, if it exists.
+    new: Option<&'a ReplicaSet>,
+    olds: Vec<&'a ReplicaSet>,
+    /// Revision the new ReplicaSet has (or gets).
+    revision: i64,
+    hash: String,
+    new_name: String,
+}
+
+fn view<'a>(d: &Deployment, all: &[&'a ReplicaSet]) -> View<'a> {
+    let all = owned(d, all);
+    let template = d
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    let new = all.iter().copied().find(|rs| {
+        rs.spec
+            .as_ref()
+            .and_then(|s| s.template.as_ref())
+            .is_some_and(|t| template_hash::same_template(t, &template))
+    });
+    let olds: Vec<&ReplicaSet> = all.iter().copied().filter(|rs| Some(*rs) != new).collect();
+    let max_old = olds.iter().map(|rs| revision_of(rs)).max().unwrap_or(0);
+    let revision = match new {
+        Some(rs) if revision_of(rs) > max_old => revision_of(rs),
+        _ => max_old + 1,
+    };
+    let hash = template_hash::compute(&template, d.status.as_ref().and_then(|s| s.collision_count));
+    let new_name = new
+        .and_then(|rs| rs.metadata.name.clone())
+        .unwrap_or_else(|| format!("{}-{hash}", d.metadata.name.as_deref().unwrap_or_default()));
+    View {
+        all,
+        new,
+        olds,
+        revision,
+        hash,
+        new_name,
+    }
+}
+
+/// The scale steps of the rollout strategy (none while paused).
+fn scales(d: &Deployment, v: &View<'_>) -> Vec<Scale> {
+    let spec = d.spec.clone().unwrap_or_default();
+    if spec.paused == Some(true) {
+        return Vec::new();
+    }
+    let replicas = spec.replicas.unwrap_or(1);
+    let (surge, unavailable) = surge_and_unavailable(d);
+    let new_state = v
+        .new
+        .map_or_else(|| RsState::missing(&v.new_name), RsState::of);
+    let olds: Vec<RsState> = sorted_oldest_first(&v.olds)
+        .into_iter()
+        .map(RsState::of)
+        .collect();
+    if spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate") {
+        rollout::recreate(replicas, &new_state, &olds)
+    } else {
+        rollout::rolling(replicas, surge, unavailable, &new_state, &olds)
+    }
+}
+
+/// Turns scale steps into ReplicaSet writes and events.
+fn plan_scales(
+    d: &Deployment,
+    v: &View<'_>,
+    scales: &[Scale],
+    plan: &mut DeploymentPlan,
+    notes: &mut Vec<Note>,
+) {
+    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let (surge, _) = surge_and_unavailable(d);
+    let annotations = rs_annotations(v.revision, replicas, surge);
+    if v.new.is_none() && d.spec.as_ref().and_then(|s| s.paused) != Some(true) {
+        let target = scales
+            .iter()
+            .find(|s| s.name == v.new_name)
+            .map_or(0, |s| s.to);
+        plan.create = Some(new_replica_set(d, &v.hash, annotations.clone(), target));
+        let msg = format!("Scaled up replica set {} from 0 to {target}", v.new_name);
+        notes.push(Note::normal("ScalingReplicaSet", msg));
+    }
+    for s in scales
+        .iter()
+        .filter(|s| v.new.is_some() || s.name != v.new_name)
+    {
+        let verb = if s.to > s.from { "up" } else { "down" };
+        let msg = format!(
+            "Scaled {verb} replica set {} from {} to {}",
+            s.name, s.from, s.to
+        );
+        notes.push(Note::normal("ScalingReplicaSet", msg));
+        let mut a = annotations.clone();
+        if s.name != v.new_name {
+            a.remove(labels::REVISION);
+        }
+        plan.update.push(RsUpdate {
+            name: s.name.clone(),
+            replicas: s.to,
+            annotations: a,
+        });
+    }
+    if let Some(rs) = v.new
+        && !plan.update.iter().any(|u| u.name == v.new_name)
+        && revision_of(rs) != v.revision
+    {
+        let replicas_now = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        plan.update.push(RsUpdate {
+            name: v.new_name.clone(),
+            replicas: replicas_now,
+            annotations,
+        });
+    }
+}
+
 /// Reconciles one Deployment against every ReplicaSet of its namespace.
 pub fn reconcile(
     d: &Deployment,
@@ -168,110 +288,33 @@ pub fn reconcile(
 ) -> (DeploymentPlan, Vec<Note>) {
     let mut plan = DeploymentPlan::default();
     let mut notes = Vec::new();
-    let rss = owned(d, all);
-    let spec = d.spec.clone().unwrap_or_default();
-    let replicas = spec.replicas.unwrap_or(1);
-    let (surge, unavailable) = surge_and_unavailable(d);
-    let new = rss.iter().copied().find(|rs| {
-        rs.spec
-            .as_ref()
-            .and_then(|s| s.template.as_ref())
-            .is_some_and(|t| template_hash::same_template(t, &spec.template))
-    });
-    let olds: Vec<&ReplicaSet> = rss.iter().copied().filter(|rs| Some(*rs) != new).collect();
-    let max_old = olds.iter().map(|rs| revision_of(rs)).max().unwrap_or(0);
-    let revision = match new {
-        Some(rs) if revision_of(rs) > max_old => revision_of(rs),
-        _ => max_old + 1,
-    };
     if pod::is_deleting(&d.metadata) {
         return (plan, notes);
     }
-    let paused = spec.paused == Some(true);
-    let hash = template_hash::compute(
-        &spec.template,
-        d.status.as_ref().and_then(|s| s.collision_count),
-    );
-    let new_name = new
-        .and_then(|rs| rs.metadata.name.clone())
-        .unwrap_or_else(|| format!("{}-{hash}", d.metadata.name.as_deref().unwrap_or_default()));
-    let new_state = new.map_or_else(|| RsState::missing(&new_name), RsState::of);
-    let old_states: Vec<RsState> = sorted_oldest_first(&olds)
-        .into_iter()
-        .map(RsState::of)
-        .collect();
-    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
-    let scales = if paused {
-        Vec::new()
-    } else if recreate {
-        rollout::recreate(replicas, &new_state, &old_states)
-    } else {
-        rollout::rolling(replicas, surge, unavailable, &new_state, &old_states)
-    };
-    let annotations = rs_annotations(revision, replicas, surge);
-    if new.is_none() && !paused {
-        let target = scales
-            .iter()
-            .find(|s| s.name == new_name)
-            .map_or(0, |s| s.to);
-        plan.create = Some(new_replica_set(d, &hash, annotations.clone(), target));
-        notes.push(Note::normal(
-            "ScalingReplicaSet",
-            format!("Scaled up replica set {new_name} from 0 to {target}"),
-        ));
-    }
-    for s in scales
-        .iter()
-        .filter(|s| new.is_some() || s.name != new_name)
-    {
-        let verb = if s.to > s.from { "up" } else { "down" };
-        notes.push(Note::normal(
-            "ScalingReplicaSet",
-            format!(
-                "Scaled {verb} replica set {} from {} to {}",
-                s.name, s.from, s.to
-            ),
-        ));
-        let mut a = if s.name == new_name {
-            annotations.clone()
-        } else {
-            BTreeMap::new()
-        };
-        if s.name != new_name {
-            a.insert(labels::DESIRED_REPLICAS.into(), replicas.to_string());
-            a.insert(labels::MAX_REPLICAS.into(), (replicas + surge).to_string());
-        }
-        plan.update.push(RsUpdate {
-            name: s.name.clone(),
-            replicas: s.to,
-            annotations: a,
-        });
-    }
-    if let Some(rs) = new
-        && !plan.update.iter().any(|u| u.name == new_name)
-        && revision_of(rs) != revision
-    {
-        let replicas_now = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-        plan.update.push(RsUpdate {
-            name: new_name.clone(),
-            replicas: replicas_now,
-            annotations,
-        });
-    }
-    plan.delete = history_to_delete(&olds, spec.revision_history_limit.unwrap_or(10));
-    let current = d
-        .metadata
+    let v = view(d, all);
+    let steps = scales(d, &v);
+    plan_scales(d, &v, &steps, &mut plan, &mut notes);
+    let limit = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.revision_history_limit)
+        .unwrap_or(10);
+    plan.delete = history_to_delete(&v.olds, limit);
+    let revision = v.revision.to_string();
+    if d.metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get(labels::REVISION));
-    if current != Some(&revision.to_string()) {
-        plan.revision = Some(revision.to_string());
+        .and_then(|a| a.get(labels::REVISION))
+        != Some(&revision)
+    {
+        plan.revision = Some(revision);
     }
+    let (_, unavailable) = surge_and_unavailable(d);
     let next = status::compute(
         d,
-        new,
-        &rss,
-        &new_name,
+        v.new,
+        &v.all,
+        &v.new_name,
         unavailable,
         plan.create.is_some(),
         now,
