@@ -74,6 +74,12 @@ impl ServiceAllocator {
         if spec::headless(svc) {
             svc["spec"]["clusterIP"] = json!("None");
             svc["spec"]["clusterIPs"] = json!(["None"]);
+            if svc["spec"]["ipFamilies"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+            {
+                svc["spec"]["ipFamilies"] = json!([self.family()]);
+            }
             return Ok(());
         }
         let causes = self.check_families(svc);

@@ -84,6 +84,7 @@ fn headless_and_external_name() {
     let mut h = svc("h", json!({"clusterIP": "None", "selector": {"app": "x"}}));
     a.allocate(&mut h, None).unwrap();
     assert_eq!(h["spec"]["clusterIPs"], json!(["None"]));
+    assert_eq!(h["spec"]["ipFamilies"], json!(["IPv4"]));
     let mut e = svc(
         "e",
         json!({"type": "ExternalName", "externalName": "www.iij.ad.jp"}),
@@ -284,4 +285,23 @@ fn small_ranges_fill_up_cleanly() {
     let d = ServiceAllocator::default();
     assert_eq!(d.service_cidr().to_string(), "10.96.0.0/12");
     assert_eq!(d.node_port_range(), (30000, 32767));
+}
+
+#[test]
+fn ipv6_service_cidr() {
+    let mut a = ServiceAllocator::new("fd00:10:96::/112", (30000, 32767))
+        .unwrap()
+        .with_seed(3);
+    let mut s = svc("v6", json!({"ports": [{"port": 80}]}));
+    crate::defaults::apply_defaults(
+        crate::resources::lookup("", "v1", "services").unwrap(),
+        &mut s,
+    );
+    a.allocate(&mut s, None).unwrap();
+    let ip = ip_of(&s);
+    assert!(ip.is_ipv6() && a.service_cidr().contains(ip), "{ip}");
+    assert_eq!(s["spec"]["ipFamilies"], json!(["IPv6"]));
+    let mut v4 = svc("v4", json!({"clusterIP": "10.96.0.10"}));
+    let c = a.allocate(&mut v4, None).unwrap_err();
+    assert_eq!(c[0].field, "spec.clusterIPs[0]");
 }

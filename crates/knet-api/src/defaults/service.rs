@@ -55,8 +55,8 @@ fn family_of(ip: &str) -> Option<&'static str> {
 
 /// `ipFamilyPolicy` and `ipFamilies`: ExternalName has none; headless
 /// without a selector gets RequireDualStack; everything else SingleStack.
-/// Families come from the requested ClusterIPs, else IPv4 (the cluster's
-/// primary family; the allocator refuses families the cluster lacks).
+/// Families come from the requested ClusterIPs; otherwise the allocator
+/// fills in the cluster's family (it alone knows the Service CIDR).
 fn ip_families(spec: &mut Value, ty: &str) {
     if ty == "ExternalName" {
         if let Some(m) = spec.as_object_mut() {
@@ -94,9 +94,10 @@ fn ip_families(spec: &mut Value, ty: &str) {
                 .collect()
         })
         .unwrap_or_default();
-    spec["ipFamilies"] = if !from_ips.is_empty() {
-        Value::Array(from_ips)
-    } else {
-        json!([family_of(&cluster_ip).unwrap_or("IPv4")])
-    };
+    let from_ip = family_of(&cluster_ip).map(|f| json!([f]));
+    if !from_ips.is_empty() {
+        spec["ipFamilies"] = Value::Array(from_ips);
+    } else if let Some(f) = from_ip {
+        spec["ipFamilies"] = f;
+    }
 }
