@@ -121,12 +121,9 @@ pub(crate) async fn sync_endpoints(ctx: Arc<Ctx>, key: String) -> SyncResult {
         .map(|s| candidate_pods(&ctx, s))
         .unwrap_or_default();
     let pod_refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let now = now
-        .split('.')
-        .next()
-        .map(|s| format!("{}Z", s.trim_end_matches('Z')))
-        .unwrap_or(now);
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), ns);
     match endpoints::reconcile(svc.as_deref(), &pod_refs, existing.as_deref(), &now) {
         EndpointsAction::Nothing => {}
