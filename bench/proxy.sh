@@ -7,13 +7,13 @@
 #     the same Services (each Service has 2–5 endpoints);
 #  2. TCP connect latency p50/p99 through a ClusterIP at 10 vs 10k (and 100k) Services.
 # Env: COUNTS (default "1000 10000 30000 100000"), PEER_TIMEOUT seconds (300),
-#      LAT_COUNTS ("10 10000 100000"), CONNECTS (2000), PROFILE (release).
+#      LAT_COUNTS ("10 10000 100000 10 10000": alternated to expose noise), CONNECTS (2000), PROFILE (release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/proxy.sh needs root (network namespaces, nftables)" >&2; exit 1; }
 COUNTS=${COUNTS:-"1000 10000 30000 100000"}
 PEER_TIMEOUT=${PEER_TIMEOUT:-300}
-LAT_COUNTS=${LAT_COUNTS:-"10 10000 100000"}
+LAT_COUNTS=${LAT_COUNTS-"10 10000 100000 10 10000"}
 CONNECTS=${CONNECTS:-2000}
 
 PROFILE=${PROFILE:-release}   # PROFILE=dev for a quick smoke run

@@ -127,13 +127,19 @@ fn kube_proxy_layout(s: &ProxyState) -> String {
 fn sync_bench(node: &str, peer: &str, count: u32, peer_timeout: u64) {
     let mut p = proxier(node);
     let base = state(count, None);
-    let (r, full) = timed(|| p.sync(base.clone(), true).expect("full sync"));
-    let (r2, again) = timed(|| p.sync(base.clone(), true).expect("full resync"));
+    let cfg = RenderConfig {
+        cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
+        ..RenderConfig::default()
+    };
+    let (_, render) = timed(|| Proxier::full_script(&cfg, &base).len());
+    let (copy1, copy2) = (base.clone(), base.clone());
+    let (r, full) = timed(|| p.sync(copy1, true).expect("full sync"));
+    let (r2, again) = timed(|| p.sync(copy2, true).expect("full resync"));
     let mut plus = base.clone();
     let extra = service(count + 1, None);
     plus.ports.insert((Family::V4, extra.name.clone()), extra);
-    let (r3, add) = timed(|| p.sync(plus.clone(), false).expect("add service"));
     let mut changed = plus.clone();
+    let (r3, add) = timed(|| p.sync(plus, false).expect("add service"));
     let first = changed
         .ports
         .values_mut()
@@ -141,13 +147,23 @@ fn sync_bench(node: &str, peer: &str, count: u32, peer_timeout: u64) {
         .expect("port");
     first.cluster[0].ip = ip([10, 250], 7);
     let (r4, ep) = timed(|| p.sync(changed, false).expect("endpoint change"));
+    // Floor: one nft process applying a no-op transaction to the same table.
+    let mut floor = Command::new("nft");
+    floor.args(["-f", "-"]);
+    let (_, nft_floor) = timed(|| {
+        Netns::named(node)
+            .run(floor, b"add table ip knet-proxy\n")
+            .expect("nft")
+    });
     let endpoints: usize = base.ports.values().map(|p| p.cluster.len()).sum();
     println!(
-        "knet services={count} endpoints={endpoints} full_sync_s={:.3} full_resync_s={:.3} add_service_ms={:.1} endpoint_change_ms={:.1} writes=[{} {} {} {}]",
+        "knet services={count} endpoints={endpoints} full_sync_s={:.3} (render+plan_s={:.3}) full_resync_s={:.3} add_service_ms={:.1} endpoint_change_ms={:.1} nft_noop_ms={:.1} writes=[{} {} {} {}]",
         full.as_secs_f64(),
+        render.as_secs_f64(),
         again.as_secs_f64(),
         add.as_secs_f64() * 1e3,
         ep.as_secs_f64() * 1e3,
+        nft_floor.as_secs_f64() * 1e3,
         r.writes,
         r2.writes,
         r3.writes,

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::process::Command;
 
 use crate::apply::{ApplyError, Netns};
-use crate::model::{Endpoint, Protocol, ProxyState, ServicePort};
+use crate::model::{Change, Endpoint, Protocol, ProxyState, ServicePort, changes};
 
 /// UDP flows to delete: original destination (address or any node address
 /// for a NodePort) and port, optionally only those answered by `reply_src`.
@@ -42,33 +42,27 @@ fn endpoints(p: &ServicePort) -> BTreeSet<Endpoint> {
 /// every flow to a port that went from no endpoints to some (those were
 /// rejected or blackholed and must not stick).
 pub fn stale_udp_flows(prev: &ProxyState, next: &ProxyState) -> Vec<StaleFlow> {
+    stale_udp_flows_in(&changes(prev, next))
+}
+
+/// [`stale_udp_flows`] over precomputed [`changes`].
+pub fn stale_udp_flows_in(changed: &[Change<'_>]) -> Vec<StaleFlow> {
     let mut out = BTreeSet::new();
-    for (key, old) in prev
-        .ports
-        .iter()
-        .filter(|(k, _)| k.1.protocol == Protocol::Udp)
-    {
-        let new_eps = next.ports.get(key).map(endpoints).unwrap_or_default();
-        for ep in endpoints(old).difference(&new_eps) {
-            for (dst, port) in destinations(old) {
-                out.insert(StaleFlow {
-                    dst,
-                    port,
-                    reply_src: Some(ep.ip),
-                });
+    for (_, old, new) in changed.iter().filter(|c| c.0.1.protocol == Protocol::Udp) {
+        let old_eps = old.map(endpoints).unwrap_or_default();
+        let new_eps = new.map(endpoints).unwrap_or_default();
+        if let Some(old) = old {
+            for ep in old_eps.difference(&new_eps) {
+                for (dst, port) in destinations(old) {
+                    out.insert(StaleFlow {
+                        dst,
+                        port,
+                        reply_src: Some(ep.ip),
+                    });
+                }
             }
         }
-    }
-    for (key, new) in next
-        .ports
-        .iter()
-        .filter(|(k, _)| k.1.protocol == Protocol::Udp)
-    {
-        let had = prev
-            .ports
-            .get(key)
-            .is_some_and(|p| !endpoints(p).is_empty());
-        if !had && !endpoints(new).is_empty() {
+        if let Some(new) = new.filter(|_| old_eps.is_empty() && !new_eps.is_empty()) {
             for (dst, port) in destinations(new) {
                 out.insert(StaleFlow {
                     dst,

@@ -377,3 +377,45 @@ fn service_ports(
     }
     out
 }
+
+/// Key of a Service port in [`ProxyState::ports`].
+pub type PortKey = (Family, ServicePortName);
+
+/// One Service port that differs between two states: (key, before, after).
+pub type Change<'a> = (
+    &'a PortKey,
+    Option<&'a ServicePort>,
+    Option<&'a ServicePort>,
+);
+
+/// The Service ports that differ between `old` and `new`, in key order, found
+/// by one merge pass over both sorted maps.
+pub fn changes<'a>(old: &'a ProxyState, new: &'a ProxyState) -> Vec<Change<'a>> {
+    let mut out = Vec::new();
+    let (mut a, mut b) = (old.ports.iter().peekable(), new.ports.iter().peekable());
+    loop {
+        let step = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((ka, _)), Some((kb, _))) => ka.cmp(kb),
+        };
+        match step {
+            std::cmp::Ordering::Less => {
+                let (k, p) = a.next().expect("peeked");
+                out.push((k, Some(p), None));
+            }
+            std::cmp::Ordering::Greater => {
+                let (k, p) = b.next().expect("peeked");
+                out.push((k, None, Some(p)));
+            }
+            std::cmp::Ordering::Equal => {
+                let ((k, pa), (_, pb)) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                if pa != pb {
+                    out.push((k, Some(pa), Some(pb)));
+                }
+            }
+        }
+    }
+    out
+}

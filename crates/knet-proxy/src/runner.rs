@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::apply::{ApplyError, Nft};
-use crate::conntrack::{Conntrack, stale_udp_flows};
+use crate::conntrack::{Conntrack, stale_udp_flows_in};
 use crate::metrics::{Metrics, now_ms};
-use crate::model::{Family, ProxyState};
+use crate::model::{Change, Family, ProxyState, ServicePort, changes};
 use crate::plan;
 use crate::render::{Desired, RenderConfig, Touched, render, render_port};
 
@@ -39,6 +39,8 @@ pub struct Proxier {
     state: ProxyState,
     need_full: bool,
     metrics: Arc<Metrics>,
+    /// Service ports without a local endpoint under (internal, external) Local policy.
+    no_local: (i64, i64),
 }
 
 impl std::fmt::Debug for Proxier {
@@ -66,6 +68,7 @@ impl Proxier {
             state: ProxyState::default(),
             need_full: true,
             metrics,
+            no_local: (0, 0),
         }
     }
 
@@ -88,9 +91,10 @@ impl Proxier {
         let started = Instant::now();
         let full = force_full || self.need_full;
         let mut writes = 0;
+        let changed = changes(&self.state, &next);
         for family in families(&next, &self.applied) {
             let (desired, plan) = match self.applied.remove(&family) {
-                Some(prev) if !full => self.incremental(prev, &next, family),
+                Some(prev) if !full => self.incremental(prev, &changed, family),
                 _ => {
                     let d = render(&next, family, &self.cfg);
                     let p = plan::full(&d);
@@ -109,13 +113,20 @@ impl Proxier {
             self.applied.insert(family, desired);
         }
         self.need_full = false;
-        let stale = stale_udp_flows(&self.state, &next);
+        let stale = stale_udp_flows_in(&changed);
         for flow in &stale {
             if let Err(error) = self.conntrack.delete_udp(flow) {
                 tracing::warn!(?flow, %error, "conntrack cleanup failed");
             }
         }
-        self.record(&next, started.elapsed(), full);
+        Self::record(
+            &self.metrics,
+            &mut self.no_local,
+            &changed,
+            started.elapsed(),
+            full,
+        );
+        drop(changed);
         self.state = next;
         Ok(SyncReport {
             full,
@@ -129,35 +140,30 @@ impl Proxier {
     fn incremental(
         &self,
         mut desired: Desired,
-        next: &ProxyState,
+        changed: &[Change<'_>],
         family: Family,
     ) -> (Desired, plan::Plan) {
         let mut touched = Touched::default();
-        let old = &self.state.ports;
-        for (key, port) in next.ports.iter().filter(|(k, _)| k.0 == family) {
-            let before = old.get(key);
-            if before == Some(port) {
-                continue;
-            }
+        for (_, before, after) in changed.iter().filter(|c| c.0.0 == family) {
             if let Some(before) = before {
                 desired.remove_fragment(&render_port(before, &self.cfg), Some(&mut touched));
             }
-            desired.add_fragment(&render_port(port, &self.cfg), Some(&mut touched));
-        }
-        for port in old
-            .iter()
-            .filter(|(k, _)| k.0 == family && !next.ports.contains_key(*k))
-            .map(|(_, p)| p)
-        {
-            desired.remove_fragment(&render_port(port, &self.cfg), Some(&mut touched));
+            if let Some(after) = after {
+                desired.add_fragment(&render_port(after, &self.cfg), Some(&mut touched));
+            }
         }
         let (before, after) = desired.touched_views(&touched);
         let plan = plan::diff(&before, &after);
         (desired, plan)
     }
 
-    fn record(&self, next: &ProxyState, took: Duration, full: bool) {
-        let m = &self.metrics;
+    fn record(
+        m: &Metrics,
+        totals: &mut (i64, i64),
+        changed: &[Change<'_>],
+        took: Duration,
+        full: bool,
+    ) {
         m.sync_duration.observe(took);
         if full {
             &m.sync_full_duration
@@ -166,34 +172,30 @@ impl Proxier {
         }
         .observe(took);
         let (mut svc, mut eps) = (0, 0);
-        for (k, p) in &next.ports {
-            match self.state.ports.get(k) {
-                None => svc += 1,
-                Some(old) if (old.cluster != p.cluster || old.local != p.local) => eps += 1,
-                Some(old) if old != p => svc += 1,
-                _ => {}
+        for (_, old, new) in changed {
+            match (old, new) {
+                (Some(o), Some(n)) if o.cluster != n.cluster || o.local != n.local => eps += 1,
+                _ => svc += 1,
             }
+            let no_local = |p: &Option<&ServicePort>, external: bool| {
+                p.is_some_and(|p| {
+                    let policy = if external {
+                        p.external_local && p.has_external()
+                    } else {
+                        p.internal_local
+                    };
+                    policy && p.local.is_empty() && !p.cluster.is_empty()
+                }) as i64
+            };
+            totals.0 += no_local(new, false) - no_local(old, false);
+            totals.1 += no_local(new, true) - no_local(old, true);
         }
-        svc += self
-            .state
-            .ports
-            .keys()
-            .filter(|k| !next.ports.contains_key(*k))
-            .count() as u64;
         m.service_changes.fetch_add(svc, Ordering::SeqCst);
         m.endpoint_changes.fetch_add(eps, Ordering::SeqCst);
-        let no_local = |f: fn(&crate::model::ServicePort) -> bool| {
-            next.ports
-                .values()
-                .filter(|p| f(p) && p.local.is_empty() && !p.cluster.is_empty())
-                .count() as u64
-        };
         m.no_local_internal
-            .store(no_local(|p| p.internal_local), Ordering::SeqCst);
-        m.no_local_external.store(
-            no_local(|p| p.external_local && p.has_external()),
-            Ordering::SeqCst,
-        );
+            .store(totals.0.max(0) as u64, Ordering::SeqCst);
+        m.no_local_external
+            .store(totals.1.max(0) as u64, Ordering::SeqCst);
         let queued = m.last_queued_ms.swap(0, Ordering::SeqCst);
         let now = now_ms();
         if queued != 0 {

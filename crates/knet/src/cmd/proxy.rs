@@ -123,12 +123,13 @@ async fn start_source(
 }
 
 async fn first_state(opts: &Opts) -> anyhow::Result<Arc<ProxyState>> {
-    let mut rx = start_source(opts, Arc::default()).await?;
-    if opts.objects.is_none() {
-        tokio::time::timeout(Duration::from_secs(30), rx.changed())
-            .await
-            .context("no answer from the API server in 30 s")??;
+    if let Some(path) = &opts.objects {
+        return Ok(Arc::new(source::read_objects(path)?.state(&opts.node_name)));
     }
+    let mut rx = start_source(opts, Arc::default()).await?;
+    tokio::time::timeout(Duration::from_secs(30), rx.changed())
+        .await
+        .context("no answer from the API server in 30 s")??;
     let state = rx.borrow().clone();
     Ok(state)
 }
