@@ -170,3 +170,81 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over() -> anyhow::Result
     second.abort();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_and_foreground_finalizers_are_honoured() -> anyhow::Result<()> {
+    let c = Cluster::start().await?;
+    let rs: Api<ReplicaSet> = Api::namespaced(c.client.clone(), "default");
+    for name in ["keep", "fg"] {
+        c.kubectl(&[
+            "create",
+            "deploy",
+            name,
+            "--image=nginx:1.19",
+            "--replicas=1",
+        ])?;
+    }
+    c.kubectl(&["rollout", "status", "deploy/keep", "--timeout=30s"])?;
+    c.kubectl(&["rollout", "status", "deploy/fg", "--timeout=30s"])?;
+    // Orphan: the ReplicaSet outlives its Deployment, without the owner reference.
+    c.kubectl(&[
+        "patch",
+        "deploy",
+        "keep",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["orphan"]}}"#,
+    ])?;
+    c.kubectl(&["delete", "deploy", "keep", "--wait=false"])?;
+    eventually("deployment gone, ReplicaSet orphaned", 30, || async {
+        let gone = c.kubectl(&["get", "deploy", "-o", "jsonpath={.items[*].metadata.name}"])?;
+        let sets = rs
+            .list(&ListParams::default().labels("app=keep"))
+            .await?
+            .items;
+        let orphaned = sets.len() == 1
+            && sets[0]
+                .metadata
+                .owner_references
+                .as_ref()
+                .is_none_or(|o| o.is_empty());
+        Ok((!gone.split_whitespace().any(|n| n == "keep") && orphaned).then_some(()))
+    })
+    .await?;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    assert_eq!(
+        pods.list(&ListParams::default().labels("app=keep"))
+            .await?
+            .items
+            .len(),
+        1,
+        "orphaned pods stay"
+    );
+    // Foreground: dependents go first, then the Deployment.
+    c.kubectl(&[
+        "patch",
+        "deploy",
+        "fg",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["foregroundDeletion"]}}"#,
+    ])?;
+    c.kubectl(&["delete", "deploy", "fg", "--wait=false"])?;
+    eventually("foreground deletion completes", 30, || async {
+        let names = c.kubectl(&["get", "deploy", "-o", "jsonpath={.items[*].metadata.name}"])?;
+        let sets = rs
+            .list(&ListParams::default().labels("app=fg"))
+            .await?
+            .items;
+        let ps = pods
+            .list(&ListParams::default().labels("app=fg"))
+            .await?
+            .items;
+        Ok(
+            (!names.split_whitespace().any(|n| n == "fg") && sets.is_empty() && ps.is_empty())
+                .then_some(()),
+        )
+    })
+    .await?;
+    Ok(())
+}
