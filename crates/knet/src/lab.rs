@@ -95,7 +95,7 @@ impl Lab {
         }
         let leftovers = sweep::lab_namespaces(&opts.name);
         if !leftovers.is_empty() || LabState::load(&opts.name).is_some() {
-            let errors = sweep::sweep(&opts.name);
+            let errors = sweep::sweep(&opts.name, true);
             if !errors.is_empty() {
                 bail!(
                     "could not clear a crashed lab's leftovers: {}",
@@ -307,7 +307,7 @@ impl Lab {
             api.stop().await;
         }
         drop(self.topology.take());
-        for e in sweep::sweep(&self.state.name) {
+        for e in sweep::sweep(&self.state.name, true) {
             eprintln!("warning: {e}");
         }
     }

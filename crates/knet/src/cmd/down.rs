@@ -46,7 +46,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("No cluster named {:?} is running; nothing to do.", a.name);
         return Ok(());
     }
-    let errors = sweep::sweep(&a.name);
+    let errors = sweep::sweep(&a.name, false);
     if !errors.is_empty() {
         bail!(
             "some of cluster {:?} could not be removed:\n  {}",

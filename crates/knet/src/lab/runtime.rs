@@ -8,7 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use knet_api::exec::{ExecIo, ExecOutput, ExecRequest, LogRequest, PodRuntime};
 use knet_api::status::ApiError;
-use knet_lab::agent::registry::{PodEntry, Registry};
+use knet_lab::agent::registry::Registry;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,22 +20,38 @@ pub(crate) struct LabRuntime {
     pub(crate) knet_exe: PathBuf,
 }
 
+/// Where an exec or log request goes.
+struct Target {
+    pause_pid: u32,
+    dir: PathBuf,
+    container: String,
+    env: Vec<(String, String)>,
+}
+
+/// Finds the pod's sandbox and container (boxed error: `ApiError` is large).
 fn find(
     reg: &Registry,
     ns: &str,
     pod: &str,
     container: Option<&str>,
-) -> Result<(PodEntry, String, Vec<(String, String)>), ApiError> {
+) -> Result<Target, Box<ApiError>> {
     let entry = reg.get(ns, pod).ok_or_else(|| {
-        ApiError::bad_request(format!(
+        Box::new(ApiError::bad_request(format!(
             "pod {pod} does not have a running sandbox on any node (is it Running?)"
-        ))
+        )))
     })?;
     let (name, env) = entry.container(container).cloned().ok_or_else(|| {
         let c = container.unwrap_or("");
-        ApiError::bad_request(format!("container {c} is not valid for pod {pod}"))
+        Box::new(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {pod}"
+        )))
     })?;
-    Ok((entry, name, env))
+    Ok(Target {
+        pause_pid: entry.pause_pid,
+        dir: entry.dir,
+        container: name,
+        env,
+    })
 }
 
 impl PodRuntime for LabRuntime {
@@ -48,17 +64,15 @@ impl PodRuntime for LabRuntime {
         );
         let exe = self.knet_exe.clone();
         async move {
-            let (entry, _, env) = found?;
+            let t = found.map_err(|e| *e)?;
             if req.attach || req.command.is_empty() {
                 return Err(ApiError::bad_request(
                     "attach is not supported in the lab; use exec with a command",
                 ));
             }
             let mut cmd = tokio::process::Command::new(exe);
-            cmd.arg("run-in")
-                .arg("--pid")
-                .arg(entry.pause_pid.to_string());
-            for (k, v) in &env {
+            cmd.arg("run-in").arg("--pid").arg(t.pause_pid.to_string());
+            for (k, v) in &t.env {
                 cmd.arg("--env").arg(format!("{k}={v}"));
             }
             cmd.arg("--").args(&req.command);
@@ -86,8 +100,8 @@ impl PodRuntime for LabRuntime {
             req.container.as_deref(),
         );
         async move {
-            let (entry, name, _) = found?;
-            let path = entry.dir.join(&name).join("0.log");
+            let t = found.map_err(|e| *e)?;
+            let path = t.dir.join(&t.container).join("0.log");
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(stream_log(path, req.tail_lines, req.follow, tx));
             Ok(rx)
@@ -211,7 +225,10 @@ async fn stream_log(path: PathBuf, tail_lines: Option<u64>, follow: bool, tx: mp
         return;
     }
     let mut buf = vec![0u8; 16 * 1024];
-    while follow {
+    if !follow {
+        return;
+    }
+    loop {
         match f.read(&mut buf).await {
             Ok(0) => {
                 if tx.is_closed() {

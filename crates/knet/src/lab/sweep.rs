@@ -55,8 +55,9 @@ fn processes_in(namespaces: &[String]) -> Vec<i32> {
         .collect()
 }
 
-/// Removes lab `name` completely. Returns what could not be removed.
-pub(crate) fn sweep(name: &str) -> Vec<String> {
+/// Removes lab `name` completely (keeping `up.log` when `keep_log`: a new
+/// `knet up` clearing a crashed lab is writing it). Returns what could not be removed.
+pub(crate) fn sweep(name: &str, keep_log: bool) -> Vec<String> {
     let mut errors = Vec::new();
     if let Some(st) = LabState::load(name)
         && st.alive()
@@ -67,13 +68,14 @@ pub(crate) fn sweep(name: &str) -> Vec<String> {
     }
     let namespaces = lab_namespaces(name);
     for pid in processes_in(&namespaces) {
-        if let Err(e) = nix::sys::signal::kill(
+        let killed = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
-        ) {
-            if e != nix::errno::Errno::ESRCH {
-                errors.push(format!("kill pid {pid}: {e}"));
-            }
+        );
+        if let Err(e) = killed
+            && e != nix::errno::Errno::ESRCH
+        {
+            errors.push(format!("kill pid {pid}: {e}"));
         }
     }
     for ns in &namespaces {
@@ -82,19 +84,20 @@ pub(crate) fn sweep(name: &str) -> Vec<String> {
             errors.push(format!("network namespace {ns} could not be removed"));
         }
     }
-    errors.extend(clear_dir(&state::dir(name)));
+    errors.extend(clear_dir(&state::dir(name), keep_log));
     errors
 }
 
-/// Empties the lab's runtime directory but keeps `up.log`, which a
-/// detached `knet up` may be writing while it clears a crashed lab.
-fn clear_dir(dir: &Path) -> Vec<String> {
+/// Empties the lab's runtime directory and removes it, unless `keep_log`:
+/// then `up.log` stays, as a detached `knet up` may be writing it while it
+/// clears a crashed lab.
+fn clear_dir(dir: &Path, keep_log: bool) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut errors = Vec::new();
     for e in rd.flatten() {
-        if e.file_name() == "up.log" {
+        if keep_log && e.file_name() == "up.log" {
             continue;
         }
         let p = e.path();
@@ -106,6 +109,9 @@ fn clear_dir(dir: &Path) -> Vec<String> {
         if let Err(err) = r {
             errors.push(format!("remove {}: {err}", p.display()));
         }
+    }
+    if !keep_log {
+        let _ = std::fs::remove_dir(dir);
     }
     errors
 }

@@ -1,0 +1,242 @@
+//! End-to-end: `knet up` gives a working cluster network (issue 6, seeds 000
+//! and 003), and `knet down` — also after `kill -9` — leaves nothing behind.
+//! Real kubectl, ping and curl; traffic stays inside the lab's namespaces.
+
+#[path = "support/lab.rs"]
+mod lab;
+
+use lab::{Lab, knet, namespaces_of, privileged};
+use std::process::Command;
+
+const PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: pod-a, labels: {app: pinger}}
+spec:
+  nodeName: NODE1
+  containers: [{name: c, image: centos:7, command: ["sleep", "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pod-b, labels: {app: pinger}}
+spec:
+  nodeName: NODE2
+  containers: [{name: c, image: centos:7, command: ["sleep", "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cent-cent, labels: {app: myapp}}
+spec:
+  containers:
+  - {name: cent7-1, image: centos:7, command: ["/bin/sh", "-c", "sleep 3600"]}
+  - {name: cent7-2, image: centos:7, command: ["/bin/sh", "-c", "sleep 3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: two-nginx}
+spec:
+  containers:
+  - {name: nginx-1, image: nginx}
+  - {name: nginx-2, image: nginx}
+"#;
+
+fn ip_of(lab: &Lab, pod: &str) -> String {
+    lab.wait_for(&["get", "pod", pod], "{.status.phase}", "Running", 30);
+    lab.ok(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])
+}
+
+#[test]
+fn a_cluster_network_on_one_machine() {
+    if !privileged() {
+        return;
+    }
+    let lab = Lab::up("net", 3, &[]);
+
+    // Nodes Ready with distinct pod CIDRs.
+    let ready = lab.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        r#"jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
+    ]);
+    assert_eq!(
+        ready.split_whitespace().collect::<Vec<_>>(),
+        ["True", "True", "True"],
+        "{ready}"
+    );
+    let cidrs = lab.ok(&["get", "nodes", "-o", "jsonpath={.items[*].spec.podCIDR}"]);
+    let mut c: Vec<&str> = cidrs.split_whitespace().collect();
+    assert_eq!(c.len(), 3, "{cidrs}");
+    c.dedup();
+    assert_eq!(c.len(), 3, "pod CIDRs must differ: {cidrs}");
+
+    // Seed 000: pods on different nodes ping each other; a node pings a pod.
+    let manifest = PODS
+        .replace("NODE1", &lab.node(1))
+        .replace("NODE2", &lab.node(2));
+    lab.apply(&manifest);
+    let (a, b) = (ip_of(&lab, "pod-a"), ip_of(&lab, "pod-b"));
+    assert_ne!(a, b);
+    let ping = lab.ok(&["exec", "pod-a", "--", "ping", "-c", "2", "-W", "2", &b]);
+    assert!(
+        ping.contains("2 received"),
+        "pod-a → pod-b across nodes: {ping}"
+    );
+    let (ok, out) = lab.on_node(&lab.node(0), &["ping", "-c", "1", "-W", "2", &a]);
+    assert!(ok, "control-plane node → pod-a: {out}");
+
+    // Two containers of one pod share its IP.
+    let ip = ip_of(&lab, "cent-cent");
+    for c in ["cent7-1", "cent7-2"] {
+        let addr = lab.ok(&[
+            "exec",
+            "cent-cent",
+            "-c",
+            c,
+            "--",
+            "ip",
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ]);
+        assert!(addr.contains(&format!("inet {ip}/")), "{c}: {addr}");
+    }
+
+    // …and cannot both bind port 80: the second keeps failing.
+    lab.wait_for(
+        &["get", "pod", "two-nginx"],
+        "{.status.containerStatuses[1].state.waiting.reason}",
+        "CrashLoopBackOff",
+        30,
+    );
+    let ready = lab.ok(&[
+        "get",
+        "pod",
+        "two-nginx",
+        "-o",
+        "jsonpath={.status.containerStatuses[*].ready}",
+    ]);
+    assert_eq!(
+        ready, "true false",
+        "first nginx serves, second cannot bind"
+    );
+    let log = lab.ok(&["logs", "two-nginx", "-c", "nginx-2"]);
+    assert!(log.contains("bind() to 0.0.0.0:80 failed"), "{log}");
+
+    // ClusterFirst resolv.conf, as in seed 000.
+    let resolv = lab.ok(&["exec", "pod-a", "--", "cat", "/etc/resolv.conf"]);
+    assert_eq!(
+        resolv,
+        "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+    );
+    let hostname = lab.ok(&["exec", "pod-a", "--", "hostname"]);
+    assert_eq!(hostname.trim(), "pod-a");
+
+    // Seed 003: a sibling container answers on localhost; Service env vars are set.
+    lab.apply(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: sample-clusterip}
+spec:
+  selector: {app: sample-app}
+  ports: [{name: http-port, port: 8080, targetPort: 80}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: sample-pod, labels: {app: sample-app}}
+spec:
+  containers:
+  - {name: nginx-container, image: nginx:1.19, ports: [{containerPort: 80}]}
+  - {name: redis-container, image: redis:6, ports: [{containerPort: 6379}]}
+"#,
+    );
+    ip_of(&lab, "sample-pod");
+    lab.wait_for(
+        &["get", "pod", "sample-pod"],
+        "{.status.containerStatuses[*].ready}",
+        "true true",
+        30,
+    );
+    let page = lab.ok(&[
+        "exec",
+        "sample-pod",
+        "-c",
+        "redis-container",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        "localhost:80",
+    ]);
+    assert_eq!(page.trim(), "sample-pod");
+    let env = lab.ok(&["exec", "sample-pod", "-c", "redis-container", "--", "env"]);
+    let svc_ip = lab.ok(&[
+        "get",
+        "svc",
+        "sample-clusterip",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert!(
+        env.contains(&format!("SAMPLE_CLUSTERIP_SERVICE_HOST={svc_ip}\n")),
+        "{env}"
+    );
+    assert!(
+        env.contains("SAMPLE_CLUSTERIP_SERVICE_PORT_HTTP_PORT=8080\n"),
+        "{env}"
+    );
+    assert!(env.contains("KUBERNETES_SERVICE_HOST=10.96.0.1\n"), "{env}");
+
+    // Down leaves nothing behind.
+    let name = lab.name.clone();
+    drop(lab);
+    assert_eq!(namespaces_of(&name), Vec::<String>::new());
+    assert!(!std::path::Path::new(&format!("/run/knet/{name}")).exists());
+}
+
+#[test]
+fn down_force_after_kill_9_leaves_nothing() {
+    if !privileged() {
+        return;
+    }
+    let lab = Lab::up("crash", 2, &[]);
+    lab.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx}]\n");
+    lab.wait_for(&["get", "pod", "web"], "{.status.phase}", "Running", 30);
+    let state = std::fs::read_to_string(format!("/run/knet/{}/state.json", lab.name)).unwrap();
+    let pid: i32 = serde_json::from_str::<serde_json::Value>(&state).unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !lab.namespaces().is_empty(),
+        "a crashed lab leaves namespaces until swept"
+    );
+    let out = Command::new(knet())
+        .args(["down", "--force", "--name", &lab.name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lab.namespaces(), Vec::<String>::new());
+    let leftover = Command::new("pgrep")
+        .args(["-f", &format!("knet pause.*{}-pod-", lab.name)])
+        .output()
+        .unwrap();
+    assert!(
+        leftover.stdout.is_empty(),
+        "pause processes left: {}",
+        String::from_utf8_lossy(&leftover.stdout)
+    );
+}
