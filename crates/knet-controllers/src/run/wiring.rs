@@ -415,3 +415,39 @@ pub(super) async fn run(client: kube::Client, cfg: Config) -> Result<(), Error> 
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod::testing::pod;
+    use serde_json::json;
+
+    #[test]
+    fn index_keys_cover_labels_owners_nodes_and_pending() {
+        let mut p = pod("default", "a", &[("app", "web")], Some("10.0.0.1"), true);
+        p.metadata.owner_references = Some(vec![crate::pod::controller_ref(
+            "apps/v1",
+            "ReplicaSet",
+            &p.metadata.clone(),
+        )]);
+        let keys = pod_index(&p);
+        assert!(keys.contains(&"label:default:app=web".to_string()));
+        assert!(keys.contains(&"owner:uid-a".to_string()));
+        assert!(keys.contains(&"node:node-1".to_string()));
+        assert!(!keys.contains(&"pending".to_string()));
+        p.spec.as_mut().unwrap().node_name = None;
+        assert!(pod_index(&p).contains(&"pending".to_string()));
+        let svc: Service =
+            serde_json::from_value(json!({"metadata": {"name": "s", "namespace": "default"},
+            "spec": {"selector": {"app": "web", "tier": "x"}}}))
+            .unwrap();
+        assert_eq!(
+            service_index(&svc),
+            vec!["sel:default:app=web", "sel:default:tier=x"]
+        );
+        let slice: EndpointSlice = serde_json::from_value(json!({"metadata": {"name": "s-1", "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "s"}}, "addressType": "IPv4", "endpoints": []})).unwrap();
+        assert_eq!(slice_index(&slice), vec!["svc:default/s"]);
+        assert_eq!(gc_key(&p), "v1|Pod|default|a|uid-a");
+    }
+}
