@@ -41,10 +41,11 @@ pub(crate) fn validate(svc: &Value, old: Option<&Value>, errs: &mut Errs) {
     if ty == "ExternalName" {
         external_name(spec, old.and_then(|o| o.get("spec")), errs);
     }
-    ports_valid(ports, ty, errs);
+    let old_spec = old.and_then(|o| o.get("spec"));
+    ports_valid(ports, ty, &carried_node_ports(old_spec), errs);
     meta::labels(spec.get("selector"), "spec.selector", errs);
     affinity(spec, errs);
-    traffic_policies(spec, ty, errs);
+    traffic_policies(spec, ty, old_spec, errs);
     if ty != "ExternalName" {
         cluster_ip_fields(spec, errs);
     }
@@ -153,7 +154,20 @@ fn go_service_port(p: &Value) -> String {
     )
 }
 
-fn ports_valid(ports: &[Value], ty: &str, errs: &mut Errs) {
+/// Node ports the stored Service holds: on a type change kube drops them
+/// (when unchanged) before validating, and so does knet's allocator.
+fn carried_node_ports(old: Option<&Value>) -> Vec<i64> {
+    old.map(|o| {
+        arr(o, "ports")
+            .iter()
+            .filter_map(|p| p["nodePort"].as_i64())
+            .filter(|n| *n != 0)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn ports_valid(ports: &[Value], ty: &str, carried: &[i64], errs: &mut Errs) {
     let mut names_seen: Vec<&str> = Vec::new();
     let mut port_keys: Vec<(i64, &str)> = Vec::new();
     let mut node_keys: Vec<(i64, &str)> = Vec::new();
@@ -190,7 +204,10 @@ fn ports_valid(ports: &[Value], ty: &str, errs: &mut Errs) {
             None => {}
         }
         let node_port = p["nodePort"].as_i64().unwrap_or(0);
-        if node_port != 0 && (ty == "ClusterIP" || ty == "ExternalName") {
+        if node_port != 0
+            && (ty == "ClusterIP" || ty == "ExternalName")
+            && !carried.contains(&node_port)
+        {
             errs.forbidden(
                 &format!("{path}.nodePort"),
                 &format!("may not be used when `type` is '{ty}'"),
@@ -230,7 +247,7 @@ fn affinity(spec: &Value, errs: &mut Errs) {
     }
 }
 
-fn traffic_policies(spec: &Value, ty: &str, errs: &mut Errs) {
+fn traffic_policies(spec: &Value, ty: &str, old: Option<&Value>, errs: &mut Errs) {
     let etp = s(spec, "externalTrafficPolicy");
     if !etp.is_empty() {
         if ty != "NodePort" && ty != "LoadBalancer" {
@@ -248,7 +265,8 @@ fn traffic_policies(spec: &Value, ty: &str, errs: &mut Errs) {
         errs.not_supported("spec.internalTrafficPolicy", itp, &["Cluster", "Local"]);
     }
     let hc = spec["healthCheckNodePort"].as_i64().unwrap_or(0);
-    if hc != 0 && !(ty == "LoadBalancer" && etp == "Local") {
+    let carried = old.is_some_and(|o| o["healthCheckNodePort"].as_i64() == Some(hc));
+    if hc != 0 && !(ty == "LoadBalancer" && etp == "Local") && !carried {
         errs.invalid(
             "spec.healthCheckNodePort",
             hc,

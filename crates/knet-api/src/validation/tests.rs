@@ -244,6 +244,20 @@ fn service_cluster_ip_is_immutable() {
 }
 
 #[test]
+fn type_change_tolerates_carried_node_ports() {
+    let old = json!({"metadata": meta("s"), "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31000,
+        "clusterIP": "10.96.5.5", "clusterIPs": ["10.96.5.5"], "ports": [{"port": 80, "nodePort": 30080}]}});
+    let to_cluster_ip = json!({"metadata": meta("s"), "spec": {"type": "ClusterIP", "healthCheckNodePort": 31000,
+        "clusterIP": "10.96.5.5", "clusterIPs": ["10.96.5.5"], "ports": [{"port": 80, "nodePort": 30080}]}});
+    assert!(check("", "services", to_cluster_ip, Some(&old)).is_empty());
+    let new_port = json!({"metadata": meta("s"), "spec": {"type": "ClusterIP", "ports": [{"port": 80, "nodePort": 30081}]}});
+    assert_eq!(
+        messages(&check("", "services", new_port, Some(&old))),
+        vec!["spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"]
+    );
+}
+
+#[test]
 fn pod_rules() {
     let empty = json!({"metadata": meta("p"), "spec": {"containers": []}});
     assert_eq!(
