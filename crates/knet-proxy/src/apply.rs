@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The network namespace could not be opened or entered.
-    #[error("cannot enter network namespace {path}: {source}")]
+    #[error("cannot enter network namespace {path}")]
     Netns {
         /// Namespace file.
         path: PathBuf,
@@ -18,7 +18,7 @@ pub enum ApplyError {
         source: std::io::Error,
     },
     /// The helper program could not be started.
-    #[error("cannot run {program}: {source} (is it installed and are we root?)")]
+    #[error("cannot run {program} (is it installed, and are we root?)")]
     Spawn {
         /// Program.
         program: String,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
@@ -24,7 +24,7 @@ pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The file could not be read.
-    #[error("cannot read objects file {path}: {source}")]
+    #[error("cannot read objects file {path}")]
     Read {
         /// File.
         path: PathBuf,
@@ -199,9 +199,12 @@ pub async fn watch_api(
             continue;
         }
         if !ready {
-            // Wait for the initial lists so the first sync is complete.
-            ready = svc_store.wait_until_ready().await.is_ok()
-                && eps_store.wait_until_ready().await.is_ok();
+            // Wait for the initial lists so the first sync is complete. Only
+            // peek: awaiting here would stop polling `events`, which is what
+            // fills the stores, and the other store would never get ready.
+            let peek = |f: Option<Result<(), _>>| matches!(f, Some(Ok(())));
+            ready = peek(svc_store.wait_until_ready().now_or_never())
+                && peek(eps_store.wait_until_ready().now_or_never());
             if !ready {
                 continue;
             }
