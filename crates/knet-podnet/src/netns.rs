@@ -91,9 +91,25 @@ impl Netns {
         self.file.as_fd()
     }
 
-    /// Runs `f` on a fresh OS thread that has entered this namespace, and
-    /// returns its result. The caller's thread is never moved.
+    /// Whether this is the calling thread's own namespace.
+    pub fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (
+            self.file.metadata(),
+            std::fs::metadata("/proc/thread-self/ns/net"),
+        ) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+
+    /// Runs `f` inside this namespace and returns its result: inline when it
+    /// is the caller's own namespace, else on a fresh OS thread that has
+    /// entered it. The caller's thread is never moved.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+        if self.is_current() {
+            return Ok(f());
+        }
         std::thread::scope(|s| {
             s.spawn(|| {
                 nix::sched::setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(
