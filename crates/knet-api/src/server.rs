@@ -120,6 +120,8 @@ pub struct Server {
     ca_pem: String,
     store: Store,
     tasks: JoinSet<()>,
+    tls: tokio_rustls::TlsAcceptor,
+    api: Arc<Api>,
 }
 
 impl std::fmt::Debug for Server {
@@ -178,7 +180,7 @@ impl Server {
             token.value(),
         )?;
         let mut tasks = JoinSet::new();
-        tasks.spawn(accept_loop(listener, tls, api));
+        tasks.spawn(accept_loop(listener, tls.clone(), api.clone()));
         tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "API server listening");
         Ok(Self {
             addr,
@@ -187,7 +189,22 @@ impl Server {
             ca_pem: identity.ca_pem,
             store,
             tasks,
+            tls,
+            api,
         })
+    }
+
+    /// Also serves on `listener`, bound elsewhere — e.g. inside a network
+    /// namespace, which a socket keeps after creation: the lab uses this so
+    /// pods reach the API through the `kubernetes` Service.
+    pub fn serve_also(&mut self, listener: std::net::TcpListener) -> std::io::Result<SocketAddr> {
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        self.tasks
+            .spawn(accept_loop(listener, self.tls.clone(), self.api.clone()));
+        tracing::info!(%addr, "API server also listening");
+        Ok(addr)
     }
 
     /// The bound address.

@@ -10,6 +10,7 @@
 
 mod meta;
 mod misc;
+mod node;
 mod pod;
 mod service;
 mod unknown;
@@ -27,6 +28,7 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Vec<Ca
     match (resource.group, resource.plural) {
         ("", "services") => service::validate(obj, old, &mut errs),
         ("", "pods") => pod::pod(obj, &mut errs),
+        ("", "nodes") => node::validate(obj, old, &mut errs),
         ("", "endpoints") => misc::endpoints(obj, &mut errs),
         ("", "configmaps") => misc::config_map(obj, &mut errs),
         ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {

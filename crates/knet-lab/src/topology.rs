@@ -6,7 +6,7 @@
 //! after a crash finds them all.
 
 use ipnet::Ipv4Net;
-use knet_podnet::netlink::{Netlink, NetlinkError, VethSpec};
+use knet_podnet::netlink::{Netlink, NetlinkError, Route4, VethSpec};
 use knet_podnet::netns::{NamedNetns, NetnsError, delete_named};
 use std::net::Ipv4Addr;
 
@@ -132,6 +132,7 @@ impl Topology {
         for (n, ns) in layout.nodes.iter().zip(&nodes) {
             attach(&ul, br.index, &n.port, ns, n.ip, prefix).await?;
             ns.netns().write_sysctl("net/ipv4/ip_forward", "1")?;
+            default_route(ns, layout.client_ip).await?;
         }
         attach(
             &ul,
@@ -188,6 +189,24 @@ async fn attach(
     nl.set_up(eth0.index).await?;
     let lo = nl.require_link("lo").await?;
     nl.set_up(lo.index).await?;
+    Ok(())
+}
+
+/// A node's default route: via the outside client, the lab's stand-in for
+/// the network beyond the nodes (as kind nodes route via the Docker bridge).
+/// Without one, a node cannot even send to a ClusterIP: the route lookup
+/// fails before the proxy's DNAT. Nothing leaves the lab's namespaces.
+async fn default_route(ns: &NamedNetns, gateway: Ipv4Addr) -> Result<(), TopologyError> {
+    let nl = Netlink::connect(ns.netns())?;
+    let dst =
+        Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).map_err(|e| TopologyError::Plan(e.to_string()))?;
+    nl.replace_route(&Route4 {
+        dst,
+        gateway: Some(gateway),
+        oif: None,
+        onlink: false,
+    })
+    .await?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 pub(crate) mod addons;
 pub(crate) mod lb;
+pub(crate) mod proxy;
 pub(crate) mod runtime;
 pub(crate) mod state;
 pub(crate) mod sweep;
@@ -163,16 +164,25 @@ impl Lab {
             registry: self.registry.clone(),
             knet_exe: knet_exe.clone(),
         }));
-        let api = knet_api::Server::start(cfg)
+        let mut api = knet_api::Server::start(cfg)
             .await
             .context("starting the API server")?;
+        // Pods reach the API as in a real cluster: the `kubernetes` Service
+        // → the control-plane node's address, where the server also listens.
+        let cp = std::net::SocketAddr::new(topo.layout.nodes[0].ip.into(), api.addr().port());
+        let listener = topo.nodes[0]
+            .netns()
+            .run(move || std::net::TcpListener::bind(cp))
+            .context("entering the control-plane node")?
+            .with_context(|| format!("listening on {cp} in the control-plane node"))?;
+        api.serve_also(listener)?;
         self.state.api = api.url();
         self.state.kubeconfig = api.kubeconfig_path().to_path_buf();
         self.state.save()?;
         progress.step(&format!("API server {}", api.url()));
         let client = client_for(&api).await?;
         let cp_ip = topo.layout.nodes[0].ip;
-        self.spawn_controllers(client.clone(), cp_ip.into(), opts.api_listen.port());
+        self.spawn_controllers(client.clone(), cp_ip.into(), api.addr().port());
         progress.step("controllers (endpoints, workloads, scheduler, node IPAM)");
         let dns = ClusterDns {
             server: knet_core::defaults::CLUSTER_DNS_IP.to_string(),
@@ -281,6 +291,16 @@ impl Lab {
     /// Starts a node's agent once the node has its pod CIDR.
     fn spawn_node(&mut self, client: kube::Client, env: NodeEnv, opts: &Options) {
         self.spawn_route_agent(client.clone(), &env, &opts.backend);
+        let cidr: ipnet::IpNet = knet_core::defaults::CLUSTER_CIDR
+            .parse()
+            .expect("default cluster CIDR");
+        let (c, node, ns) = (
+            client.clone(),
+            env.node_name.clone(),
+            env.node_netns.clone(),
+        );
+        self.tasks
+            .spawn(async move { proxy::run(c, node, &ns, cidr).await });
         let mtu = pod_mtu(&opts.backend);
         let registry = self.registry.clone();
         self.tasks.spawn(async move {
