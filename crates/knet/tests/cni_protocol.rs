@@ -164,6 +164,9 @@ fn add_check_del_del_add() {
     );
 }
 
+/// (what, environment, stdin, expected error code).
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, u64);
+
 #[test]
 fn bad_input_gets_spec_codes_and_leaves_nothing() {
     if !require_root() {
@@ -187,7 +190,7 @@ fn bad_input_gets_spec_codes_and_leaves_nothing() {
             links(node.name())
         );
     };
-    let cases: Vec<(&str, Vec<(&str, &str)>, String, u64)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("malformed JSON", env.clone(), "{\"cniVersion\": ".into(), 6),
         (
             "unknown cniVersion",

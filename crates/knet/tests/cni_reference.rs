@@ -170,9 +170,9 @@ fn same_config_same_outcome_as_reference_bridge() {
         node_state(nr.name(), &vr),
         "bridge and host veth"
     );
-    for key in ["net.ipv4.ip_forward"] {
-        assert_eq!(sysctl(nk.name(), key), sysctl(nr.name(), key), "{key}");
-    }
+    let key = "net.ipv4.ip_forward";
+    assert_eq!(sysctl(nk.name(), key), "1", "isGateway turns forwarding on");
+    assert_eq!(sysctl(nk.name(), key), sysctl(nr.name(), key), "{key}");
     assert_eq!(
         sysctl(pk.name(), "net.ipv4.conf.eth0.arp_notify"),
         sysctl(pr.name(), "net.ipv4.conf.eth0.arp_notify")
