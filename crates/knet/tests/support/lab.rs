@@ -148,6 +148,23 @@ impl Lab {
         panic!("{what:?} {jsonpath}: wanted {want:?}, last saw {last:?}");
     }
 
+    /// Waits until `jsonpath` of `what` is non-empty and returns it.
+    pub(crate) fn wait_for_nonempty(&self, what: &[&str], jsonpath: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            let mut args = what.to_vec();
+            let jp = format!("jsonpath={jsonpath}");
+            args.extend(["-o", &jp]);
+            let out = self.kubectl(&args);
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && !v.is_empty() {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{what:?} {jsonpath} stayed empty for {secs}s");
+    }
+
     /// The lab's network namespaces that exist now.
     pub(crate) fn namespaces(&self) -> Vec<String> {
         namespaces_of(&self.name)
