@@ -12,7 +12,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self):
-        body = f"{NAME} {self.client_address[0]}\n".encode()
+        client = self.client_address[0].removeprefix("::ffff:")
+        body = f"{NAME} {client}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -22,9 +23,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class DualStackServer(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
 def bind_http(port):
-    http.server.ThreadingHTTPServer.allow_reuse_address = True
-    srv = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    srv = DualStackServer(("::", port), Handler)
     return srv.serve_forever
 
 

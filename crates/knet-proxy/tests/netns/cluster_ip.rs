@@ -271,3 +271,46 @@ fn proxy_restart_keeps_established_connection() {
         "new connections work after restart"
     );
 }
+
+/// Dual-stack: an IPv6 ClusterIP is balanced by the `ip6` table; an IPv6
+/// Service without endpoints is refused at once too.
+#[test]
+fn ipv6_cluster_ip() {
+    let Some(mut lab) = Lab::new() else { return };
+    let client = lab.pod(1);
+    let be = lab.pod(2);
+    lab.backend(&be, "be6", &["http:8080"]);
+    let v6 = "fd00:96::20";
+    lab.sync(&[
+        svc("v6", v6, P80, json!({"ipFamilies": ["IPv6"]})),
+        slice("v6", P8080, &[ready(&be.ip6, NODE)]),
+        svc(
+            "v6-empty",
+            "fd00:96::21",
+            P80,
+            json!({"ipFamilies": ["IPv6"]}),
+        ),
+    ]);
+    // Wait for IPv6 neighbour discovery between the pods and the node to settle.
+    let direct = format!("[{}]:8080", be.ip6);
+    let ready = (0..30).any(|_| {
+        lab.curl(&client.ns, &direct).is_ok() || {
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(ready, "backend never reachable directly over IPv6");
+    let body = lab
+        .curl(&client.ns, &format!("[{v6}]:80"))
+        .unwrap_or_else(|e| {
+            let rules =
+                super::lab::run(&["ip", "netns", "exec", &lab.node, "nft", "list", "ruleset"]);
+            panic!("IPv6 ClusterIP unreachable: {e:?}\n{rules}")
+        });
+    assert_eq!(body, format!("be6 {}", client.ip6));
+    let (code, took) = lab
+        .curl(&client.ns, "[fd00:96::21]:80")
+        .expect_err("no endpoints");
+    assert_eq!(code, 7, "refused");
+    assert!(took < Duration::from_millis(1000), "refusal took {took:?}");
+}

@@ -45,6 +45,8 @@ pub(crate) struct Pod {
     pub(crate) ns: String,
     /// IPv4 address.
     pub(crate) ip: String,
+    /// IPv6 address.
+    pub(crate) ip6: String,
 }
 
 /// The lab; see the module docs.
@@ -93,6 +95,8 @@ impl Lab {
             "-qw",
             "net.ipv4.ip_forward=1",
             "net.ipv4.icmp_ratelimit=0",
+            "net.ipv6.conf.all.forwarding=1",
+            "net.ipv6.icmp.ratelimit=0",
             "net.ipv4.conf.all.send_redirects=0",
         ]);
         lab.start_proxy();
@@ -141,7 +145,33 @@ impl Lab {
         ]);
         run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
         run(&["ip", "-n", &ns, "route", "add", "default", "via", &gw]);
-        Pod { ns, ip }
+        let (gw6, ip6) = (format!("fd00:244:{k}::1"), format!("fd00:244:{k}::2"));
+        run(&[
+            "ip",
+            "-n",
+            &self.node,
+            "addr",
+            "add",
+            &format!("{gw6}/64"),
+            "dev",
+            &veth,
+            "nodad",
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ip6}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        run(&[
+            "ip", "-n", &ns, "-6", "route", "add", "default", "via", &gw6,
+        ]);
+        Pod { ns, ip, ip6 }
     }
 
     /// A second node on the underlay (192.168.77.2), default route via this node.
@@ -337,7 +367,13 @@ pub(crate) fn ready<'a>(ip: &'a str, node: &'a str) -> Ep<'a> {
 }
 
 /// An EndpointSlice of Service `default/<name>`.
+/// The address family follows the first endpoint (IPv4 when empty).
 pub(crate) fn slice(name: &str, ports: &[(&str, u16, &str)], eps: &[Ep<'_>]) -> Value {
+    let family = if eps.first().is_some_and(|e| e.0.contains(':')) {
+        "IPv6"
+    } else {
+        "IPv4"
+    };
     let ports: Vec<Value> = ports
         .iter()
         .map(|(n, p, pr)| json!({"name": n, "port": p, "protocol": pr}))
@@ -351,5 +387,5 @@ pub(crate) fn slice(name: &str, ports: &[(&str, u16, &str)], eps: &[Ep<'_>]) -> 
         .collect();
     json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"namespace": "default", "name": format!("{name}-x"), "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4", "ports": ports, "endpoints": eps})
+        "addressType": family, "ports": ports, "endpoints": eps})
 }
