@@ -79,7 +79,16 @@ async fn agent(args: Args) -> anyhow::Result<()> {
     cfg.state_dir = args.state_dir.clone();
     cfg.subnet_file = args.subnet_file.clone();
     cfg.resync = Duration::from_millis(args.resync_ms.max(50));
-    let agent = Agent::new(cfg, ns, args.vtep_mac).await?;
+    // With a static node list, this node's own entry may pin its VTEP MAC
+    // (peers were told that MAC by the same file).
+    let file_mac = match &args.nodes_file {
+        Some(path) => nodes_file::read(path)?
+            .into_iter()
+            .find(|n| n.name == args.node_name)
+            .and_then(|n| n.vtep_mac),
+        None => None,
+    };
+    let agent = Agent::new(cfg, ns, args.vtep_mac.or(file_mac)).await?;
     tracing::info!(node = %args.node_name, backend = args.backend.as_str(), vtep_mac = %agent.vtep_mac(), "podnet agent starting");
     if let Some(path) = &args.nodes_file {
         let nodes = nodes_file::read(path)?;
