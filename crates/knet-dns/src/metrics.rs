@@ -86,6 +86,21 @@ impl Histogram {
             .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// The sum of several histograms.
+    fn sum<'a>(hs: impl Iterator<Item = &'a Histogram>) -> Histogram {
+        let out = Histogram::default();
+        for h in hs {
+            for (o, c) in out.counts.iter().zip(&h.counts) {
+                o.fetch_add(c.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            out.count
+                .fetch_add(h.count.load(Ordering::Relaxed), Ordering::Relaxed);
+            out.sum_nanos
+                .fetch_add(h.sum_nanos.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        out
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cum = 0;
         let sep = if labels.is_empty() { "" } else { "," };
@@ -109,14 +124,32 @@ struct Upstream {
     duration: Histogram,
 }
 
-/// All metrics of one server.
+/// Per-thread query counters, cache-line aligned so UDP workers never
+/// contend on the same line.
 #[derive(Debug, Default)]
-pub struct Metrics {
+#[repr(align(128))]
+struct Shard {
     /// requests by [proto udp/tcp][family 1/2][type]
     requests: [[[Counter; NTYPES]; 2]; 2],
     responses: [Counter; 6],
     duration: [Histogram; NTYPES],
     do_requests: Counter,
+}
+
+/// Number of query-counter shards.
+const SHARDS: usize = 8;
+
+fn my_shard() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
+    ID.with(|id| *id)
+}
+
+/// All metrics of one server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    shards: [Shard; SHARDS],
     /// Answers served from the cache.
     pub cache_hits: Counter,
     /// Cache lookups that missed.
@@ -157,14 +190,15 @@ impl Metrics {
         d: Duration,
     ) {
         let t = type_index(qtype);
-        self.requests[usize::from(tcp)][usize::from(v6)][t].inc();
-        if let Some(c) = self.responses.get(usize::from(rcode)) {
+        let s = &self.shards[my_shard()];
+        s.requests[usize::from(tcp)][usize::from(v6)][t].inc();
+        if let Some(c) = s.responses.get(usize::from(rcode)) {
             c.inc();
         }
         if dnssec_ok {
-            self.do_requests.inc();
+            s.do_requests.inc();
         }
-        self.duration[t].observe(d);
+        s.duration[t].observe(d);
     }
 
     /// Records a forwarded exchange that got an answer.
@@ -195,10 +229,9 @@ impl Metrics {
 
     /// Total requests counted (all labels).
     pub fn total_requests(&self) -> u64 {
-        self.requests
+        self.shards
             .iter()
-            .flatten()
-            .flatten()
+            .flat_map(|s| s.requests.iter().flatten().flatten())
             .map(Counter::get)
             .sum()
     }
@@ -217,7 +250,7 @@ impl Metrics {
         for (p, proto) in ["udp", "tcp"].iter().enumerate() {
             for f in 0..2 {
                 for t in 0..NTYPES {
-                    let v = self.requests[p][f][t].get();
+                    let v: u64 = self.shards.iter().map(|s| s.requests[p][f][t].get()).sum();
                     if v > 0 {
                         let _ = writeln!(
                             o,
@@ -235,17 +268,21 @@ impl Metrics {
                 o,
                 "coredns_dns_responses_total{{{srv},rcode=\"{}\",plugin=\"\"}} {}",
                 rc.as_str(),
-                self.responses[i].get()
+                self.shards
+                    .iter()
+                    .map(|s| s.responses[i].get())
+                    .sum::<u64>()
             );
         }
         o.push_str("# HELP coredns_dns_do_requests_total Counter of DNS requests with DO bit set per zone.\n# TYPE coredns_dns_do_requests_total counter\n");
         let _ = writeln!(
             o,
             "coredns_dns_do_requests_total{{{srv}}} {}",
-            self.do_requests.get()
+            self.shards.iter().map(|s| s.do_requests.get()).sum::<u64>()
         );
         o.push_str("# HELP coredns_dns_request_duration_seconds Histogram of the time (in seconds) each request took per zone.\n# TYPE coredns_dns_request_duration_seconds histogram\n");
-        for (t, h) in self.duration.iter().enumerate() {
+        for t in 0..NTYPES {
+            let h = Histogram::sum(self.shards.iter().map(|s| &s.duration[t]));
             if h.count.load(Ordering::Relaxed) > 0 {
                 h.render(
                     &mut o,

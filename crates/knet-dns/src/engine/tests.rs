@@ -381,3 +381,20 @@ fn unsynced_other_zones_and_transfers() {
     let r = answer(&cfg, &s, "cluster.local", rtype::AXFR);
     assert_eq!(r.rcode, Some(Rcode::Refused));
 }
+
+#[test]
+fn json_stream_loads_like_yaml() {
+    let text = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.9"}}
+{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"m"}}]}"#;
+    let s = static_snapshot(load_objects(text).unwrap(), 1);
+    let cfg = EngineConfig::default();
+    assert_eq!(
+        addrs(&answer(&cfg, &s, "a.n.svc.cluster.local", rtype::A)),
+        vec![ip("10.0.0.9")]
+    );
+    assert_eq!(
+        answer(&cfg, &s, "m.svc.cluster.local", rtype::A).rcode,
+        None
+    );
+    assert!(load_objects("{\"kind\": \"Service\", \"spec\": 5}").is_err());
+}
