@@ -1,6 +1,8 @@
 //! `knet status`: the labs on this machine.
 
 use crate::lab::{state, sweep};
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// Options of `knet status`.
 #[derive(Debug, clap::Args)]
@@ -8,13 +10,13 @@ pub(crate) struct Args {}
 
 /// Runs `knet status`.
 pub(crate) fn run(_a: Args) -> anyhow::Result<()> {
+    let mut out = String::new();
     let names = state::all();
     if names.is_empty() {
-        println!("No knet clusters. Start one with `sudo knet up`.");
-        return Ok(());
+        out.push_str("No knet clusters. Start one with `sudo knet up`.\n");
     }
-    for name in names {
-        let Some(st) = state::LabState::load(&name) else {
+    for name in &names {
+        let Some(st) = state::LabState::load(name) else {
             continue;
         };
         let health = if st.alive() {
@@ -22,24 +24,33 @@ pub(crate) fn run(_a: Args) -> anyhow::Result<()> {
         } else {
             "crashed: run `knet down --force`"
         };
-        println!(
+        let _ = writeln!(
+            out,
             "cluster {name}: {health} (pid {}, since {})",
             st.pid, st.started
         );
-        println!("  API server  {}", st.api);
-        println!(
+        let _ = writeln!(out, "  API server  {}", st.api);
+        let _ = writeln!(
+            out,
             "  kubeconfig  export KUBECONFIG={}",
             st.kubeconfig.display()
         );
-        println!("  backend     {}", st.backend);
+        let _ = writeln!(out, "  backend     {}", st.backend);
         for (node, ip) in &st.nodes {
-            println!("  node        {node:<28} {ip:<15} (knet exec {node} -- …)");
+            let _ = writeln!(
+                out,
+                "  node        {node:<28} {ip:<15} (knet exec {node} -- …)"
+            );
         }
-        let pods = sweep::lab_namespaces(&name)
+        let pods = sweep::lab_namespaces(name)
             .iter()
             .filter(|n| n.starts_with(&st.pod_netns_prefix))
             .count();
-        println!("  pod sandboxes {pods}");
+        let _ = writeln!(out, "  pod sandboxes {pods}");
     }
-    Ok(())
+    // A closed pipe (`knet status | head`) is not an error worth a panic.
+    match std::io::stdout().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
