@@ -119,7 +119,7 @@ async fn agent_process_with_nodes_file_and_flannel_style_cni() {
 
     // Pods through `knet cni` in flannel-style mode: subnet and MTU from the file.
     let mut pods = Vec::new();
-    for i in 0..2 {
+    for (i, node) in nodes.iter().enumerate() {
         let pod = NamedNetns::create(&uniq("p")).unwrap();
         let conf = format!(
             r#"{{"cniVersion":"1.1.0","name":"kntf","type":"knet","isDefaultGateway":true,
@@ -134,7 +134,7 @@ async fn agent_process_with_nodes_file_and_flannel_style_cni() {
             ("CNI_NETNS", netns.as_str()),
             ("CNI_IFNAME", "eth0"),
         ];
-        let (code, res) = cni(nodes[i].name(), &env, &conf);
+        let (code, res) = cni(node.name(), &env, &conf);
         assert_eq!(code, 0, "{res}");
         assert_eq!(res["ips"][0]["address"], format!("10.244.1{i}.2/24"));
         assert_eq!(
