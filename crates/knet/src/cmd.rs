@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod agent;
 pub(crate) mod api;
 pub(crate) mod cni;
 pub(crate) mod controllers;

@@ -75,7 +75,7 @@ fn pod_mtu(backend: &str) -> u32 {
     }
 }
 
-fn kernel_release() -> String {
+pub(crate) fn kernel_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -233,6 +233,8 @@ impl Lab {
             "cluster DNS: Deployment kube-system/coredns behind {}",
             dns.server
         ));
+        wait_dns_ready(&client).await?;
+        progress.step("cluster DNS ready");
         let client_ns = knet_podnet::netns::Netns::open(topo.client.path())
             .context("outside client namespace")?;
         let via = topo.layout.nodes[0].ip;
@@ -351,8 +353,25 @@ pub(crate) async fn client_for(api: &knet_api::Server) -> anyhow::Result<kube::C
     Ok(kube::Client::try_from(cfg)?)
 }
 
+/// Waits until a cluster DNS pod is Ready (it answers from the API).
+async fn wait_dns_ready(client: &kube::Client) -> anyhow::Result<()> {
+    let deps: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), "kube-system");
+    for _ in 0..600 {
+        if let Ok(d) = deps.get("coredns").await
+            && d.status.and_then(|s| s.ready_replicas).unwrap_or(0) > 0
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!(
+        "the cluster DNS did not become ready within 30s; see `kubectl -n kube-system get pods` and `kubectl -n kube-system logs deploy/coredns`"
+    )
+}
+
 /// Waits for the node IPAM controller to give `node` its pod CIDR.
-async fn wait_pod_cidr(client: &kube::Client, node: &str) -> anyhow::Result<String> {
+pub(crate) async fn wait_pod_cidr(client: &kube::Client, node: &str) -> anyhow::Result<String> {
     let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
     for _ in 0..600 {
         if let Ok(n) = nodes.get(node).await
