@@ -9,6 +9,7 @@
 #      same status write seen by a plain pod watch (API write + watch
 #      delivery, no controller).
 # Usage: bench/controllers.sh [services=10000] [pods-per-service=5] [samples=200]
+# (PROFILE=debug for a quick check; SKIP_BUILD=1 to use the binaries already built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVICES=${1:-10000}
@@ -17,8 +18,10 @@ SAMPLES=${3:-200}
 PROFILE=${PROFILE:-release}
 FLAG=$([ "$PROFILE" = release ] && echo --release || true)
 
-cargo build $FLAG --locked -p knet --bin knet >&2
-cargo build $FLAG --locked -p knet-controllers --example controllers_bench >&2
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build $FLAG --locked -p knet --bin knet >&2
+  cargo build $FLAG --locked -p knet-controllers --example controllers_bench >&2
+fi
 KNET=target/$PROFILE/knet
 BENCH=target/$PROFILE/examples/controllers_bench
 WORK=$(mktemp -d /tmp/knet-ctl-bench.XXXXXX)

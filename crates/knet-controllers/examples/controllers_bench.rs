@@ -96,6 +96,12 @@ fn ready_count(s: &EndpointSlice) -> usize {
 
 async fn cold(c: kube::Client, services: usize, per: usize) -> anyhow::Result<()> {
     let slices: Api<EndpointSlice> = Api::namespaced(c.clone(), NS);
+    // Repeatable: start from no slices and no Endpoints.
+    let dp = kube::api::DeleteParams::default();
+    slices.delete_collection(&dp, &Default::default()).await?;
+    Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(c.clone(), NS)
+        .delete_collection(&dp, &Default::default())
+        .await?;
     let mut stream = watcher::watcher(slices, watcher::Config::default()).boxed();
     // Drain the (empty) initial list before starting the clock.
     while let Some(ev) = stream.try_next().await? {
@@ -255,6 +261,12 @@ async fn latency(c: kube::Client, services: usize, samples: usize) -> anyhow::Re
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Ok(filter) = std::env::var("KNET_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args: Vec<String> = std::env::args().collect();
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (Some(mode), Some(kc)) = (args.get(1), args.get(2)) else {
