@@ -1,6 +1,7 @@
 //! The query path shared by the UDP and TCP listeners: parse, answer from the
 //! index, or hand off to the forwarder (with its cache), and count metrics.
 
+mod batch;
 pub mod http;
 pub mod listen;
 

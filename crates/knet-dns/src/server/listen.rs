@@ -3,6 +3,7 @@
 //! upstream are finished on the tokio runtime. TCP runs on tokio.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -12,6 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::batch::{self, Batch};
 use super::{Dns, Handled};
 
 /// Idle time after which a TCP connection is closed.
@@ -91,40 +93,39 @@ fn udp_loop(
         tracing::error!(error = %e, "cannot set UDP read timeout");
         return;
     }
-    let mut buf = vec![0u8; 65535];
+    let fd = sock.as_raw_fd();
+    let mut batch = Batch::new();
+    let mut out = Vec::with_capacity(batch::BATCH);
     let mut rotate = 0usize;
     while !stop.load(Ordering::Relaxed) {
-        let (n, src) = match sock.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+        let got = match batch.recv(fd) {
+            Ok(got) => got,
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "UDP receive failed");
                 continue;
             }
         };
-        rotate = rotate.wrapping_add(1);
-        match dns.handle(&buf[..n], false, src.is_ipv6(), rotate) {
-            Handled::Reply(out) => {
-                let _ = sock.send_to(&out, src);
-            }
-            Handled::Drop => {}
-            Handled::Later(job) => {
-                let (dns, sock) = (dns.clone(), sock.clone());
-                rt.spawn(async move {
-                    let out = dns.finish(job).await;
-                    let _ = sock.send_to(&out, src);
-                });
+        for (i, r) in got.iter().enumerate() {
+            rotate = rotate.wrapping_add(1);
+            let v6 = batch::is_v6(&r.from);
+            match dns.handle(batch.packet(i, r.len), false, v6, rotate) {
+                Handled::Reply(bytes) => out.push((bytes, r.from)),
+                Handled::Drop => {}
+                Handled::Later(job) => {
+                    let Some(src) = batch::to_std(&r.from) else {
+                        continue;
+                    };
+                    let (dns, sock) = (dns.clone(), sock.clone());
+                    rt.spawn(async move {
+                        let bytes = dns.finish(job).await;
+                        let _ = sock.send_to(&bytes, src);
+                    });
+                }
             }
         }
+        batch.send(fd, &out);
+        out.clear();
     }
 }
 
