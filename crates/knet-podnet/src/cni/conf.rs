@@ -231,6 +231,44 @@ impl NetConf {
         Ok(out)
     }
 
+    /// Like [`NetConf::resolve`], for DEL/GC/STATUS: those need only the
+    /// network name, the bridge, the masquerade flag and the IPAM state
+    /// directory, so a flannel-style config whose lease file is gone still
+    /// resolves (with no ranges; masquerade cleanup is attempted).
+    pub fn resolve_for_cleanup(
+        &self,
+        read: impl Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<BridgeConf, CniError> {
+        match self.resolve(read) {
+            Ok(bc) => Ok(bc),
+            Err(e)
+                if self.ipam.is_none()
+                    && !self.name.is_empty()
+                    && e.code == ErrorCode::InvalidConfig =>
+            {
+                let bridge = IfName::new(self.bridge.as_deref().unwrap_or(DEFAULT_BRIDGE))
+                    .map_err(|_| e.clone())?;
+                Ok(BridgeConf {
+                    network: self.name.clone(),
+                    cni_version: self.cni_version.clone(),
+                    bridge,
+                    is_gateway: true,
+                    is_default_gateway: self.is_default_gateway,
+                    ip_masq: self.ip_masq.unwrap_or(true),
+                    hairpin: self.hairpin_mode,
+                    promisc: self.promisc_mode,
+                    mtu: self.mtu,
+                    ipam: IpamConfig {
+                        kind: "host-local".into(),
+                        data_dir: self.data_dir.clone(),
+                        ..Default::default()
+                    },
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn refuse_unsupported(&self) -> Result<(), CniError> {
         let field = if self.vlan.is_some() {
             Some("vlan")
@@ -461,6 +499,26 @@ mod tests {
         .resolve(no_file)
         .unwrap();
         assert_eq!(c, j);
+    }
+
+    #[test]
+    fn cleanup_resolves_without_the_lease_file() {
+        let c = NetConf::parse(
+            r#"{"cniVersion":"1.1.0","name":"cbr0","type":"knet","dataDir":"/run/x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.resolve(no_file).unwrap_err().code,
+            ErrorCode::InvalidConfig
+        );
+        let bc = c.resolve_for_cleanup(no_file).unwrap();
+        assert_eq!(bc.ipam.state_dir("cbr0"), PathBuf::from("/run/x/cbr0"));
+        assert!(bc.ip_masq, "masquerade cleanup is attempted");
+        let bad = NetConf::parse(r#"{"cniVersion":"1.1.0","type":"knet"}"#).unwrap();
+        assert!(
+            bad.resolve_for_cleanup(no_file).is_err(),
+            "a nameless config stays an error"
+        );
     }
 
     #[test]

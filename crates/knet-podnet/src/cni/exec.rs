@@ -133,22 +133,7 @@ async fn command(env: &CniEnv, conf: &NetConf, host_ns: &Netns) -> Result<String
     }
 }
 
-/// DEL/GC/STATUS must work even when the lease file that ADD read is gone:
-/// only the state directory matters then.
+/// DEL/GC/STATUS must work even when the lease file that ADD read is gone.
 fn resolve_for_cleanup(conf: &NetConf) -> Result<BridgeConf, CniError> {
-    match conf.resolve(read_file) {
-        Ok(bc) => Ok(bc),
-        Err(e)
-            if conf.ipam.is_none()
-                && !conf.name.is_empty()
-                && e.code == ErrorCode::InvalidConfig =>
-        {
-            let mut fallback = conf.clone();
-            fallback.pod_cidr = Some("192.0.2.0/24".parse().expect("literal"));
-            let mut bc = fallback.resolve(read_file)?;
-            bc.ip_masq = conf.ip_masq.unwrap_or(true);
-            Ok(bc)
-        }
-        Err(e) => Err(e),
-    }
+    conf.resolve_for_cleanup(read_file)
 }
