@@ -61,7 +61,7 @@ fn state(count: u32, backend: Option<Endpoint>) -> ProxyState {
     let mut ports = BTreeMap::new();
     for i in 0..count {
         let p = service(i, if i == 0 { backend } else { None });
-        ports.insert((Family::V4, p.name.clone()), p);
+        ports.insert((Family::V4, p.name.clone()), Arc::new(p));
     }
     ProxyState { ports }
 }
@@ -137,7 +137,8 @@ fn sync_bench(node: &str, peer: &str, count: u32, peer_timeout: u64) {
     let (r2, again) = timed(|| p.sync(copy2, true).expect("full resync"));
     let mut plus = base.clone();
     let extra = service(count + 1, None);
-    plus.ports.insert((Family::V4, extra.name.clone()), extra);
+    plus.ports
+        .insert((Family::V4, extra.name.clone()), Arc::new(extra));
     let mut changed = plus.clone();
     let (r3, add) = timed(|| p.sync(plus, false).expect("add service"));
     let first = changed
@@ -145,7 +146,7 @@ fn sync_bench(node: &str, peer: &str, count: u32, peer_timeout: u64) {
         .values_mut()
         .nth(count as usize / 2)
         .expect("port");
-    first.cluster[0].ip = ip([10, 250], 7);
+    Arc::make_mut(first).cluster[0].ip = ip([10, 250], 7);
     let (r4, ep) = timed(|| p.sync(changed, false).expect("endpoint change"));
     // Floor: one nft process applying a no-op transaction to the same table.
     let mut floor = Command::new("nft");

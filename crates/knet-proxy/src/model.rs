@@ -12,6 +12,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Service;
@@ -196,14 +197,18 @@ impl ServicePort {
 /// Everything the proxy programs, keyed for deterministic iteration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyState {
-    /// Service ports by (family, name).
-    pub ports: BTreeMap<(Family, ServicePortName), ServicePort>,
+    /// Service ports by (family, name). Shared, so that states derived from
+    /// one another compare unchanged ports by pointer.
+    pub ports: BTreeMap<(Family, ServicePortName), Arc<ServicePort>>,
 }
 
 impl ProxyState {
     /// Service ports of one family, in name order.
     pub fn family(&self, family: Family) -> impl Iterator<Item = &ServicePort> {
-        self.ports.values().filter(move |p| p.family == family)
+        self.ports
+            .values()
+            .map(|p| &**p)
+            .filter(move |p| p.family == family)
     }
 }
 
@@ -268,7 +273,9 @@ pub fn build(services: &[Service], slices: &[EndpointSlice], node: &NodeInfo) ->
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         for port in service_ports(svc, ns, name, slices, node) {
-            state.ports.insert((port.family, port.name.clone()), port);
+            state
+                .ports
+                .insert((port.family, port.name.clone()), Arc::new(port));
         }
     }
     state
@@ -403,16 +410,16 @@ pub fn changes<'a>(old: &'a ProxyState, new: &'a ProxyState) -> Vec<Change<'a>> 
         match step {
             std::cmp::Ordering::Less => {
                 let (k, p) = a.next().expect("peeked");
-                out.push((k, Some(p), None));
+                out.push((k, Some(&**p), None));
             }
             std::cmp::Ordering::Greater => {
                 let (k, p) = b.next().expect("peeked");
-                out.push((k, None, Some(p)));
+                out.push((k, None, Some(&**p)));
             }
             std::cmp::Ordering::Equal => {
                 let ((k, pa), (_, pb)) = (a.next().expect("peeked"), b.next().expect("peeked"));
-                if pa != pb {
-                    out.push((k, Some(pa), Some(pb)));
+                if !Arc::ptr_eq(pa, pb) && pa != pb {
+                    out.push((k, Some(&**pa), Some(&**pb)));
                 }
             }
         }

@@ -127,7 +127,11 @@ impl Proxier {
             full,
         );
         drop(changed);
-        self.state = next;
+        let previous = std::mem::replace(&mut self.state, next);
+        if previous.ports.len() > 10_000 {
+            // Freeing a large state takes milliseconds; keep it off the sync path.
+            std::thread::spawn(move || drop(previous));
+        }
         Ok(SyncReport {
             full,
             writes,
