@@ -174,10 +174,14 @@ async fn agents_follow_nodes_from_knet_api() {
         &log,
     );
     let n0 = nodes[0].name().to_string();
+    let n1 = nodes[1].name().to_string();
     wait_for(
-        "node 0 routes to node 1's pods over flannel.1",
+        "both nodes route to each other's pods over flannel.1",
         20,
-        || ip(&["-n", &n0, "route"]).contains("10.244.1.0/24 via 10.244.1.0 dev flannel.1"),
+        || {
+            ip(&["-n", &n0, "route"]).contains("10.244.1.0/24 via 10.244.1.0 dev flannel.1")
+                && ip(&["-n", &n1, "route"]).contains("10.244.0.0/24 via 10.244.0.0 dev flannel.1")
+        },
         &log,
     );
     let ping = |from: &str, to: &str| {

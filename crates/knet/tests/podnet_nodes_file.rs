@@ -206,8 +206,9 @@ async fn agent_process_with_nodes_file_and_flannel_style_cni() {
             )
         })
         .collect();
-    wait_for("host-gw route", || {
+    wait_for("host-gw routes on both nodes", || {
         ip(&["-n", &n0, "route"]).contains("10.244.11.0/24 via 192.168.70.2 dev eth0")
+            && ip(&["-n", &n1, "route"]).contains("10.244.10.0/24 via 192.168.70.1 dev eth0")
     });
     wait_for("host-gw MTU in subnet.env", || {
         std::fs::read_to_string(subnet(0))
