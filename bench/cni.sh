@@ -6,6 +6,9 @@
 # the timing loop runs inside the node namespace (one `ip netns exec` for
 # the whole loop) so only the plugin's own work is measured.
 #
+# Then runs bench/podnet.sh (pod-to-pod TCP throughput and RTT across nodes,
+# host-gw vs vxlan) unless DATAPLANE=0.
+#
 # Usage: sudo bench/cni.sh            (N=200 cycles per plugin)
 #        N=500 KNET=target/release/knet sudo -E bench/cni.sh
 set -euo pipefail
@@ -80,3 +83,8 @@ printf "%-28s %s\n" "knet ADD" "$(cut -d' ' -f1 "$work/k.txt" | stats)"
 printf "%-28s %s\n" "reference bridge+host-local ADD" "$(cut -d' ' -f1 "$work/r.txt" | stats)"
 printf "%-28s %s\n" "knet DEL" "$(cut -d' ' -f2 "$work/k.txt" | stats)"
 printf "%-28s %s\n" "reference bridge+host-local DEL" "$(cut -d' ' -f2 "$work/r.txt" | stats)"
+
+# Dataplane figures (host-gw vs vxlan) in the same run; DATAPLANE=0 skips.
+if [[ ${DATAPLANE:-1} == 1 ]]; then
+  KNET=$KNET bench/podnet.sh
+fi
