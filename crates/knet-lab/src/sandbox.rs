@@ -162,6 +162,7 @@ pub fn run_in(
     argv: &[String],
     env: &[(String, String)],
     dir: Option<&Path>,
+    tty: bool,
 ) -> Result<std::convert::Infallible, SandboxError> {
     let Some((prog, args)) = argv.split_first() else {
         return Err(SandboxError::Exec {
@@ -175,6 +176,12 @@ pub fn run_in(
     setns(net, CloneFlags::CLONE_NEWNET).map_err(sys("join the pod network namespace"))?;
     setns(uts, CloneFlags::CLONE_NEWUTS).map_err(sys("join the pod UTS namespace"))?;
     setns(mnt, CloneFlags::CLONE_NEWNS).map_err(sys("join the pod mount namespace"))?;
+    if tty {
+        // A new session whose controlling terminal is the pty on stdin, so
+        // shells get job control and the terminal's signals (Ctrl-C).
+        nix::unistd::setsid().map_err(sys("start a session for the terminal"))?;
+        tty::take_controlling_terminal().map_err(sys("make the pty the controlling terminal"))?;
+    }
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
     cmd.current_dir(dir.unwrap_or(Path::new("/")));
@@ -183,4 +190,16 @@ pub fn run_in(
         cmd: prog.clone(),
         source,
     })
+}
+
+#[allow(unsafe_code)]
+mod tty {
+    nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
+
+    /// Makes stdin (a pty) the controlling terminal of the calling session leader.
+    pub(super) fn take_controlling_terminal() -> nix::Result<()> {
+        // SAFETY: TIOCSCTTY on fd 0 takes a plain int (0: do not steal the
+        // terminal from another session); no memory of ours is passed.
+        unsafe { tiocsctty(0, 0) }.map(drop)
+    }
 }

@@ -53,6 +53,9 @@ pub(crate) struct RunInArgs {
     /// KEY=VALUE environment variables to add (repeatable).
     #[arg(long = "env", value_parser = parse_env)]
     env: Vec<(String, String)>,
+    /// Give the command a session with stdin as its controlling terminal (for `kubectl exec -t`).
+    #[arg(long)]
+    tty: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     argv: Vec<String>,
@@ -65,7 +68,7 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 
 /// Runs `knet run-in`.
 pub(crate) fn run_in(a: RunInArgs) -> anyhow::Result<()> {
-    match sandbox::run_in(a.pid, &a.argv, &a.env, a.workdir.as_deref())? {}
+    match sandbox::run_in(a.pid, &a.argv, &a.env, a.workdir.as_deref(), a.tty)? {}
 }
 
 /// Options of `knet workload`: the built-in container workload.

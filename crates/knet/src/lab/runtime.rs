@@ -75,7 +75,14 @@ impl PodRuntime for LabRuntime {
             for (k, v) in &t.env {
                 cmd.arg("--env").arg(format!("{k}={v}"));
             }
+            if req.tty {
+                cmd.arg("--tty");
+            }
             cmd.arg("--").args(&req.command);
+            if req.tty {
+                return spawn_tty(cmd, req.stdin)
+                    .map_err(|e| ApiError::internal(format!("exec with a terminal: {e}")));
+            }
             cmd.stdin(if req.stdin {
                 std::process::Stdio::piped()
             } else {
@@ -110,6 +117,72 @@ impl PodRuntime for LabRuntime {
     }
 }
 
+/// Runs `cmd` on a new pseudo-terminal (`kubectl exec -t`): its stdin,
+/// stdout and stderr are the terminal; what it writes comes back as stdout,
+/// and the client's keystrokes go to the terminal, which echoes them.
+fn spawn_tty(mut cmd: tokio::process::Command, stdin: bool) -> std::io::Result<ExecIo> {
+    let pty = nix::pty::openpty(None, None)?;
+    let slave = |fd: &std::os::fd::OwnedFd| -> std::io::Result<std::process::Stdio> {
+        Ok(fd.try_clone()?.into())
+    };
+    cmd.env("TERM", "xterm")
+        .stdin(slave(&pty.slave)?)
+        .stdout(slave(&pty.slave)?)
+        .stderr(slave(&pty.slave)?);
+    cmd.kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    drop(pty.slave);
+    let master = std::fs::File::from(pty.master);
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let reader = master.try_clone()?;
+    let tx = out_tx.clone();
+    let pump = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut reader = reader;
+        let mut buf = vec![0u8; 16 * 1024];
+        // EIO once the command and everything holding the terminal are gone.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0
+                || tx
+                    .blocking_send(ExecOutput::Stdout(Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let stdin_tx = stdin.then(|| {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let mut writer = master;
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            while let Some(b) = rx.blocking_recv() {
+                if writer.write_all(&b).is_err() {
+                    break;
+                }
+            }
+        });
+        tx
+    });
+    tokio::spawn(async move {
+        let code = exit_code(child.wait().await);
+        let _ = pump.await;
+        let _ = out_tx.send(ExecOutput::Exit(code)).await;
+    });
+    Ok(ExecIo {
+        stdin: stdin_tx,
+        output: out_rx,
+    })
+}
+
+fn exit_code(r: std::io::Result<std::process::ExitStatus>) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match r {
+        Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
+        Err(_) => 1,
+    }
+}
+
 /// Pumps a child's pipes into an [`ExecIo`].
 struct Wired {
     io: ExecIo,
@@ -124,13 +197,7 @@ impl Wired {
             for p in pumps {
                 let _ = p.await;
             }
-            let code = match child.wait().await {
-                Ok(s) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-                }
-                Err(_) => 1,
-            };
+            let code = exit_code(child.wait().await);
             let _ = out_tx.send(ExecOutput::Exit(code)).await;
         });
         io
