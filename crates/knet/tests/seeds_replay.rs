@@ -276,6 +276,36 @@ fn seed_002_the_service_mechanism() {
     let eps: BTreeSet<&str> = row(scaled, "nginx")[1].split(',').collect();
     assert_eq!(eps.len(), 2, "{scaled}");
     assert!(eps.contains(format!("{pod_ip}:80").as_str()), "{scaled}");
+    // `get svc,ep,pods -o wide`: three tables, the Service's selector, the
+    // same endpoints, and the pods' IPs and nodes.
+    let wide = scaled.split("-o wide\n").nth(1).unwrap();
+    assert_eq!(
+        header(wide),
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE",
+            "SELECTOR"
+        ]
+    );
+    assert_eq!(row(wide, "service/nginx")[2], cluster_ip);
+    assert_eq!(row(wide, "service/nginx")[6], "app=nginx");
+    let wide_eps: BTreeSet<&str> = row(wide, "endpoints/nginx")[1].split(',').collect();
+    assert_eq!(wide_eps, eps);
+    let pod_rows: Vec<&str> = wide
+        .lines()
+        .filter(|l| l.starts_with("pod/nginx-"))
+        .collect();
+    assert_eq!(pod_rows.len(), 2, "{wide}");
+    for l in pod_rows {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f[2], "Running");
+        assert!(eps.contains(format!("{}:80", f[5]).as_str()), "{l}");
+        assert!(f[6].starts_with(&lab.name), "{l}");
+    }
 
     let balancer = r.section("The balancer itself");
     assert!(

@@ -23,6 +23,7 @@ k scale deploy nginx --replicas=2
 wait_ready app=nginx 2
 wait_eps nginx 2
 k get ep nginx
+k get svc,ep,pods -l app=nginx -o wide
 
 heading "The balancer itself (knet programs nftables where kube-proxy's IPVS mode uses ipvsadm)"
 CIP=$(jp svc/nginx '{.spec.clusterIP}')
