@@ -348,11 +348,11 @@ fn seed_002_the_service_mechanism() {
     let ip1 = row(sts, "nginx-1")[5].to_string();
     assert_eq!(
         a_records(sts, "nginx-0.nginx.default.svc.cluster.local."),
-        [ip0.clone()]
+        std::slice::from_ref(&ip0)
     );
     assert_eq!(
         a_records(sts, "nginx-1.nginx.default.svc.cluster.local."),
-        [ip1.clone()]
+        std::slice::from_ref(&ip1)
     );
     assert_eq!(
         set(&a_records(sts, "nginx.default.svc.cluster.local.")),
@@ -601,7 +601,7 @@ fn seed_004_kube_dns_at_cluster_start() {
     assert_eq!(row(hoge, "hoge")[2], vip);
     assert_eq!(
         a_records(hoge, "hoge.default.svc.cluster.local."),
-        [vip.clone()]
+        std::slice::from_ref(&vip)
     );
     assert!(hoge.contains(&format!("{vip} . tcp . 80 : goto")), "{hoge}");
     assert!(
@@ -710,4 +710,80 @@ fn seed_002_deleting_a_selectorless_service_removes_its_endpoints() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     panic!("Endpoints of the deleted Service still exist after 10 s: {last}");
+}
+
+/// Seed 001's first model: no overlay, the route table sends each pod CIDR
+/// to the node that owns it (`--backend host-gw`), and pod packets cross the
+/// underlay with the pods' own addresses.
+#[test]
+fn seed_001_host_gw_routes_without_overlay() {
+    if !privileged() {
+        return;
+    }
+    let lab = Lab::up("s1h", 3, &["--backend", "host-gw"]);
+    let yaml = std::fs::read_to_string(seeds_dir().join("001-illustrated-pod-network/pods.yaml"))
+        .unwrap()
+        .replace("WORKER2", &lab.node(2))
+        .replace("WORKER\n", &format!("{}\n", lab.node(1)));
+    lab.apply(&yaml);
+    for p in ["pod-a", "pod-c"] {
+        lab.wait_for(&["get", "pod", p], "{.status.phase}", "Running", 30);
+    }
+    let ip = |p: &str| lab.ok(&["get", "pod", p, "-o", "jsonpath={.status.podIP}"]);
+    let (a, c) = (ip("pod-a"), ip("pod-c"));
+    let peer = lab.ok(&[
+        "get",
+        "node",
+        &lab.node(2),
+        "-o",
+        r#"jsonpath={.status.addresses[?(@.type=="InternalIP")].address}"#,
+    ]);
+    let cidr = lab.ok(&[
+        "get",
+        "node",
+        &lab.node(2),
+        "-o",
+        "jsonpath={.spec.podCIDR}",
+    ]);
+    let (ok, routes) = lab.on_node(&lab.node(1), &["ip", "route"]);
+    assert!(ok);
+    assert!(
+        routes.contains(&format!("{cidr} via {peer} dev eth0")),
+        "{routes}"
+    );
+    let (_, links) = lab.on_node(&lab.node(1), &["ip", "-br", "link"]);
+    assert!(
+        !links.contains("flannel.1"),
+        "no VXLAN device with host-gw: {links}"
+    );
+
+    let dump = std::process::Command::new(lab::knet())
+        .args([
+            "exec",
+            "--name",
+            &lab.name,
+            &lab.node(1),
+            "--",
+            "timeout",
+            "8",
+            "tcpdump",
+            "-lni",
+            "eth0",
+            "-c",
+            "2",
+            "icmp",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    lab.ok(&["exec", "pod-a", "--", "ping", "-c", "2", &c]);
+    let out = dump.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("IP {a} > {c}: ICMP echo request")),
+        "{text}"
+    );
+    down_leaves_nothing(lab);
 }
