@@ -787,3 +787,44 @@ fn seed_001_host_gw_routes_without_overlay() {
     );
     down_leaves_nothing(lab);
 }
+
+/// `examples/seeds/upstream.sh`: Knot DNS in the lab's outside client answers
+/// the seeds' external names with documentation addresses, for any machine on
+/// the underlay; `stop` ends exactly that process.
+#[test]
+fn upstream_stand_in_serves_the_seeds_external_names() {
+    if !privileged() {
+        return;
+    }
+    let lab = Lab::up("su", 2, &[]);
+    let upstream = Upstream::start(&lab);
+    let pidfile = format!("/run/knet-upstream/{}/knot.pid", lab.name);
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for (name, want) in [
+        ("google.com", "192.0.2.206"),
+        ("www.iij.ad.jp", "198.51.100.180"),
+        ("example.org", "203.0.113.10"),
+    ] {
+        let (ok, out) = lab.on_node(
+            &lab.node(1),
+            &["dig", "+short", "+time=2", "@172.18.255.254", name],
+        );
+        assert!(ok && out.trim() == want, "{name}: {out}");
+    }
+    let (_, nx) = lab.on_node(
+        &lab.node(1),
+        &["dig", "+time=2", "@172.18.255.254", "nothing.google.com"],
+    );
+    assert!(nx.contains("status: NXDOMAIN"), "{nx}");
+    drop(upstream);
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+        "knotd {pid} still running after upstream.sh stop"
+    );
+    assert!(!std::path::Path::new(&pidfile).exists());
+    down_leaves_nothing(lab);
+}
