@@ -28,10 +28,10 @@ k exec cent-cent -c cent7-2 -- ifconfig eth0
 heading "tcpdump in both containers sees the pings from another node"
 CC=$(jp pod/cent-cent '{.status.podIP}')
 for c in cent7-1 cent7-2; do
-    kubectl exec cent-cent -c $c -- timeout 5 tcpdump -lni eth0 -c 2 icmp >"/tmp/seed000-$KNET_CLUSTER-$c.txt" 2>/dev/null &
+    kubectl exec cent-cent -c $c -- timeout 8 tcpdump -lni eth0 -c 2 icmp >"/tmp/seed000-$KNET_CLUSTER-$c.txt" 2>/dev/null &
 done
-sleep 1
-on "$CP" ping -c 3 -i 0.3 "$CC" | tail -2
+sleep 2
+on "$CP" ping -c 4 -i 0.5 "$CC" | tail -2
 wait
 for c in cent7-1 cent7-2; do echo "[$c] tcpdump -i eth0 icmp"; cat "/tmp/seed000-$KNET_CLUSTER-$c.txt"; rm -f "/tmp/seed000-$KNET_CLUSTER-$c.txt"; done
 

@@ -34,8 +34,8 @@ on "$W1" bridge fdb show dev flannel.1
 on "$W1" ip neigh show dev flannel.1
 
 heading "Pod to pod across nodes, seen on the node's eth0: pod packets inside UDP 8472"
-on "$W1" timeout 5 tcpdump -lni eth0 -c 4 udp port 8472 >"/tmp/seed001-$KNET_CLUSTER.txt" 2>/dev/null &
-sleep 1
+on "$W1" timeout 8 tcpdump -lni eth0 -c 4 udp port 8472 >"/tmp/seed001-$KNET_CLUSTER.txt" 2>/dev/null &
+sleep 2
 k exec pod-a -- ping -c 2 "$C"
 wait
 cat "/tmp/seed001-$KNET_CLUSTER.txt"; rm -f "/tmp/seed001-$KNET_CLUSTER.txt"
