@@ -4,6 +4,7 @@
 //! declared TCP ports (port 80 for web images such as nginx or httpd) and
 //! echoing on its UDP ports; anything else idles.
 
+use crate::files::strings;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -57,15 +58,6 @@ pub fn is_web_image(image: &str) -> bool {
 
 /// The argv for `container` (`knet_exe` runs the built-in workload).
 pub fn argv(container: &Value, knet_exe: &str) -> Vec<String> {
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let command = strings(&container["command"]);
     let args = strings(&container["args"]);
     if !command.is_empty() {

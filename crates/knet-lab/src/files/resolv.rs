@@ -1,5 +1,6 @@
 //! `/etc/resolv.conf` for a pod, by `dnsPolicy`, as the kubelet writes it.
 
+use super::strings;
 use serde_json::Value;
 
 /// The glibc limits the kubelet enforces: at most 3 nameservers and 32 search
@@ -101,15 +102,6 @@ pub fn pod_resolv_conf(pod: &Value, node: &ResolvConf, dns: &ClusterDns) -> Reso
 /// Applies `spec.dnsConfig`: nameservers and searches appended, options
 /// replacing same-named ones.
 fn merge_dns_config(conf: &mut ResolvConf, cfg: &Value) {
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     conf.nameservers.extend(strings(&cfg["nameservers"]));
     conf.searches.extend(strings(&cfg["searches"]));
     for opt in cfg["options"].as_array().into_iter().flatten() {
