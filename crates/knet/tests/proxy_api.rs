@@ -21,7 +21,11 @@ impl Drop for Api {
 
 fn start_api() -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(KNET)
         .args(["api", "--data-dir"])
         .arg(dir.path())
@@ -31,17 +35,29 @@ fn start_api() -> Api {
         .spawn()
         .unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    let api = Api { child, kubeconfig, _dir: dir };
+    let api = Api {
+        child,
+        kubeconfig,
+        _dir: dir,
+    };
     let start = Instant::now();
     while !(api.kubeconfig.exists() && kubectl(&api, &["get", "--raw", "/readyz"]).is_ok()) {
-        assert!(start.elapsed() < Duration::from_secs(20), "knet api did not come up");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "knet api did not come up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     api
 }
 
 fn kubectl(api: &Api, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("kubectl").arg("--kubeconfig").arg(&api.kubeconfig).args(args).output().unwrap();
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&api.kubeconfig)
+        .args(args)
+        .output()
+        .unwrap();
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -79,13 +95,31 @@ fn services_listing_from_the_api_server() {
     let file = api._dir.path().join("objs.yaml");
     std::fs::write(&file, OBJECTS).unwrap();
     kubectl(&api, &["apply", "-f", file.to_str().unwrap()]).expect("kubectl apply");
-    let out = Command::new(KNET).args(["proxy", "services", "--kubeconfig"]).arg(&api.kubeconfig).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(KNET)
+        .args(["proxy", "services", "--kubeconfig"])
+        .arg(&api.kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("TCP  10.96.97.154:80"), "{text}");
     assert!(text.contains("  -> 192.168.76.141:80"), "{text}");
-    assert!(!text.contains("192.168.76.142"), "unready endpoint listed: {text}");
-    let out = Command::new(KNET).args(["proxy", "--dry-run", "--kubeconfig"]).arg(&api.kubeconfig).output().unwrap();
+    assert!(
+        !text.contains("192.168.76.142"),
+        "unready endpoint listed: {text}"
+    );
+    let out = Command::new(KNET)
+        .args(["proxy", "--dry-run", "--kubeconfig"])
+        .arg(&api.kubeconfig)
+        .output()
+        .unwrap();
     let rules = String::from_utf8_lossy(&out.stdout);
-    assert!(rules.contains("10.96.97.154 . tcp . 80 : goto pick-tcp-1"), "{rules}");
+    assert!(
+        rules.contains("10.96.97.154 . tcp . 80 : goto pick-tcp-1"),
+        "{rules}"
+    );
 }
