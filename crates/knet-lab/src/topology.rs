@@ -132,6 +132,16 @@ impl Topology {
         for (n, ns) in layout.nodes.iter().zip(&nodes) {
             attach(&ul, br.index, &n.port, ns, n.ip, prefix).await?;
             ns.netns().write_sysctl("net/ipv4/ip_forward", "1")?;
+            // Pod → ClusterIP → a pod on the same bridge only works when
+            // bridged frames pass the node's nftables (the proxy un-DNATs the
+            // reply): set it here rather than rely on the kernel default.
+            // Per-namespace; absent only without br_netfilter.
+            if let Err(e) = ns
+                .netns()
+                .write_sysctl("net/bridge/bridge-nf-call-iptables", "1")
+            {
+                tracing::warn!(node = %n.name, error = %e, "bridge-nf-call-iptables unavailable: same-node pod → Service → pod traffic will fail");
+            }
             default_route(ns, layout.client_ip).await?;
         }
         attach(
