@@ -13,7 +13,7 @@ pub(crate) fn run(_a: Args) -> anyhow::Result<()> {
     let mut out = String::new();
     let names = state::all();
     if names.is_empty() {
-        out.push_str("No knet clusters. Start one with `sudo knet up`.\n");
+        out.push_str("No knet clusters. Start one with `knet up` (as root).\n");
     }
     for name in &names {
         let Some(st) = state::LabState::load(name) else {
