@@ -23,8 +23,11 @@ pub struct CniNetwork {
 }
 
 /// The network config a node uses for `pod_cidr`: the flannel-style conflist
-/// entry, written out so `knet cni` run by hand sees the same thing.
-pub fn net_conf_json(pod_cidr: &str, mtu: u32, ipam_dir: &Path) -> String {
+/// entry. Traffic from pods to anything outside the cluster's pod network
+/// (`cluster_cidr`, routed via the bridge) is masqueraded to the node's
+/// address, as flanneld's `--ip-masq` does; pod-to-pod traffic keeps its
+/// source address.
+pub fn net_conf_json(pod_cidr: &str, cluster_cidr: &str, mtu: u32, ipam_dir: &Path) -> String {
     serde_json::json!({
         "cniVersion": "1.1.0",
         "name": "knet",
@@ -32,23 +35,27 @@ pub fn net_conf_json(pod_cidr: &str, mtu: u32, ipam_dir: &Path) -> String {
         "bridge": "cbr0",
         "isDefaultGateway": true,
         "hairpinMode": true,
+        "ipMasq": true,
         "mtu": mtu,
-        "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]], "dataDir": ipam_dir},
+        "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]],
+                 "routes": [{"dst": cluster_cidr}], "dataDir": ipam_dir},
     })
     .to_string()
 }
 
 impl CniNetwork {
     /// A network for the node whose namespace is `node_netns`, with pods in
-    /// `pod_cidr` and interfaces of `mtu`; IPAM state under `ipam_dir`.
+    /// `pod_cidr` (of the cluster's `cluster_cidr`) and interfaces of `mtu`;
+    /// IPAM state under `ipam_dir`.
     pub fn new(
         node_netns: &Path,
         pod_cidr: &str,
+        cluster_cidr: &str,
         mtu: u32,
         ipam_dir: &Path,
     ) -> Result<Self, String> {
-        let conf =
-            NetConf::parse(&net_conf_json(pod_cidr, mtu, ipam_dir)).map_err(|e| e.to_string())?;
+        let json = net_conf_json(pod_cidr, cluster_cidr, mtu, ipam_dir);
+        let conf = NetConf::parse(&json).map_err(|e| e.to_string())?;
         let conf = conf
             .resolve(|p| std::fs::read_to_string(p))
             .map_err(|e| e.to_string())?;

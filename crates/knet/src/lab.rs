@@ -312,7 +312,13 @@ impl Lab {
                 Err(e) => return tracing::error!(node = %name, error = %e, "node has no pod CIDR"),
             };
             let ipam = env.state_dir.join("ipam");
-            let net = match CniNetwork::new(&env.node_netns, &cidr, mtu, &ipam) {
+            let net = match CniNetwork::new(
+                &env.node_netns,
+                &cidr,
+                knet_core::defaults::CLUSTER_CIDR,
+                mtu,
+                &ipam,
+            ) {
                 Ok(n) => n,
                 Err(e) => return tracing::error!(node = %name, error = %e, "pod network"),
             };

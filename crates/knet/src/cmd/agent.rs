@@ -37,6 +37,9 @@ pub(crate) struct Args {
     /// Cluster domain.
     #[arg(long, default_value = knet_core::defaults::CLUSTER_DOMAIN)]
     cluster_domain: String,
+    /// The cluster's pod network: traffic from pods to anything outside it is masqueraded.
+    #[arg(long, default_value = knet_core::defaults::CLUSTER_CIDR)]
+    cluster_cidr: String,
     /// Pod interface MTU (1450 under a VXLAN overlay).
     #[arg(long, default_value_t = 1500)]
     mtu: u32,
@@ -92,8 +95,14 @@ pub(crate) fn run(a: Args) -> anyhow::Result<()> {
             node_resolv,
             service_account: None,
         };
-        let net = CniNetwork::new(&a.netns, &cidr, a.mtu, &a.state_dir.join("ipam"))
-            .map_err(anyhow::Error::msg)?;
+        let net = CniNetwork::new(
+            &a.netns,
+            &cidr,
+            &a.cluster_cidr,
+            a.mtu,
+            &a.state_dir.join("ipam"),
+        )
+        .map_err(anyhow::Error::msg)?;
         eprintln!(
             "knet agent: running pods of node {} (pod CIDR {cidr})",
             a.node_name
