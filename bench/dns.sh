@@ -3,7 +3,7 @@
 #
 #   bench/dns.sh            # 10,000 Services / 50,000 endpoints; RSS at 100k / 500k
 #
-# Env: SVCS (10000), PER (5 endpoints per Service), BIG_SVCS (100000),
+# Env: KNET_BIN (use this binary instead of building), SVCS (10000), PER (5 endpoints per Service), BIG_SVCS (100000),
 #      DURATION (seconds per dnsperf run, 10), CLIENTS (10), OUTSTANDING (200).
 # Prints one table row per (server, threads) with QPS, average and p99
 # latency, and the resident memory of knet dns at BIG_SVCS Services.
@@ -22,9 +22,14 @@ for tool in dnsperf knotd dig python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps)" >&2; exit 1; }
 done
 
-cargo build --release --locked -q -p knet --bin knet
-KNET=$PWD/target/release/knet
 W=$(mktemp -d /tmp/knet-dns-bench.XXXXXX)
+# A private copy: other builds may replace target/release/knet mid-run.
+if [ -z "${KNET_BIN:-}" ]; then
+  cargo build --release --locked -q -p knet --bin knet
+  KNET_BIN=$PWD/target/release/knet
+fi
+mkdir -p "$W/bin" && cp "$KNET_BIN" "$W/bin/knet"
+KNET=$W/bin/knet
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done

@@ -106,14 +106,13 @@ pub fn resolve_forward(spec: &ForwardSpec) -> Result<ForwardConfig, RunError> {
 }
 
 fn load_static(path: &Path) -> Result<crate::index::Snapshot, RunError> {
-    let objects = source::load_objects(&read(path)?).map_err(|e| RunError::Objects {
-        path: path.to_path_buf(),
-        source: Box::new(e),
-    })?;
     let serial = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
-    Ok(source::static_snapshot(objects, serial))
+    source::load_snapshot(&read(path)?, serial).map_err(|e| RunError::Objects {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 /// Reloads the objects file when it changes (CoreDNS `reload`, for files).

@@ -46,11 +46,27 @@ pub enum SourceError {
 /// Parses Kubernetes objects from multi-document YAML or JSON text (`List`
 /// kinds are expanded; kinds DNS does not use are skipped).
 pub fn load_objects(text: &str) -> Result<Vec<Object>, SourceError> {
+    let mut out = Vec::new();
+    for_each_object(text, |o| out.push(o))?;
+    Ok(out)
+}
+
+/// Parses objects like [`load_objects`] and builds a complete (synced)
+/// snapshot, applying each object as soon as it is parsed (no list of all
+/// objects is ever held, which keeps the peak memory of large loads low).
+pub fn load_snapshot(text: &str, serial: u32) -> Result<Snapshot, SourceError> {
+    let mut b = IndexBuilder::new();
+    for_each_object(text, |o| o.apply(&mut b))?;
+    b.set_serial(serial);
+    b.set_synced(true);
+    Ok(b.snapshot())
+}
+
+fn for_each_object(text: &str, mut f: impl FnMut(Object)) -> Result<(), SourceError> {
     use serde::Deserialize;
     if text.trim_start().starts_with('{') {
-        return load_json_stream(text);
+        return json_stream(text, f);
     }
-    let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = serde_json::Value::deserialize(doc)
             .map_err(|source| SourceError::Yaml { doc: i + 1, source })?;
@@ -59,15 +75,14 @@ pub fn load_objects(text: &str) -> Result<Vec<Object>, SourceError> {
         }
         let objs = convert::from_value(value)
             .map_err(|source| SourceError::Convert { doc: i + 1, source })?;
-        out.extend(objs);
+        objs.into_iter().for_each(&mut f);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// JSON objects one after another (e.g. one per line): parsed as a stream,
 /// much faster than YAML for the large benchmark clusters.
-fn load_json_stream(text: &str) -> Result<Vec<Object>, SourceError> {
-    let mut out = Vec::new();
+fn json_stream(text: &str, mut f: impl FnMut(Object)) -> Result<(), SourceError> {
     let stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
     for (i, value) in stream.enumerate() {
         let value = value.map_err(|e| SourceError::Json {
@@ -76,9 +91,9 @@ fn load_json_stream(text: &str) -> Result<Vec<Object>, SourceError> {
         })?;
         let objs = convert::from_value(value)
             .map_err(|source| SourceError::Convert { doc: i + 1, source })?;
-        out.extend(objs);
+        objs.into_iter().for_each(&mut f);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Builds a complete (synced) snapshot from a set of objects.
