@@ -19,10 +19,10 @@ pub fn addr_rdata<'a>(ip: IpAddr) -> RData<'a> {
 /// `endpoint_pod_names`) its pod's name when shorter than 64 bytes, else its
 /// IP with dots or colons turned into dashes (a trailing dash gets a `0`).
 pub fn endpoint_label(ep: &Endpoint, pod_names: bool) -> Cow<'_, str> {
-    if let Some(h) = &ep.hostname {
+    if let Some(h) = ep.hostname() {
         return Cow::Borrowed(h);
     }
-    if pod_names && let Some(p) = ep.pod_name.as_deref().filter(|p| p.len() < 64) {
+    if pod_names && let Some(p) = ep.pod_name().filter(|p| p.len() < 64) {
         return Cow::Borrowed(p);
     }
     Cow::Owned(dashed_ip(ep.ip))

@@ -15,6 +15,34 @@ pub enum Proto {
     Sctp,
 }
 
+impl Endpoint {
+    /// Builds an endpoint from its hostname and pod name (either optional).
+    pub fn new(
+        ip: IpAddr,
+        hostname: Option<Box<str>>,
+        pod_name: Option<Box<str>>,
+        ready: bool,
+    ) -> Endpoint {
+        let name_is_hostname = hostname.is_some();
+        Endpoint {
+            ip,
+            name: hostname.or(pod_name),
+            name_is_hostname,
+            ready,
+        }
+    }
+
+    /// The `hostname`, if set.
+    pub fn hostname(&self) -> Option<&str> {
+        self.name.as_deref().filter(|_| self.name_is_hostname)
+    }
+
+    /// The pod name, when known and no hostname is set.
+    pub fn pod_name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|_| !self.name_is_hostname)
+    }
+}
+
 impl Proto {
     /// The lowercase label (`tcp`, `udp`, `sctp`).
     pub fn label(self) -> &'static str {
@@ -77,10 +105,12 @@ pub struct ServiceSpec {
 pub struct Endpoint {
     /// Address.
     pub ip: IpAddr,
-    /// `hostname` of the endpoint (lowercase), if set.
-    pub hostname: Option<Box<str>>,
-    /// Name of the Pod behind it (`targetRef`), if any.
-    pub pod_name: Option<Box<str>>,
+    /// The endpoint's `hostname` (lowercase) when set, else the name of the
+    /// Pod behind it (`targetRef`), if any. One field keeps endpoints small:
+    /// half a million of them is a large cluster.
+    pub name: Option<Box<str>>,
+    /// True when `name` is the endpoint's `hostname` (not a pod name).
+    pub name_is_hostname: bool,
     /// Ready condition (`None` in the API counts as ready).
     pub ready: bool,
 }

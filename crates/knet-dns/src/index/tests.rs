@@ -14,12 +14,7 @@ fn slice(ips: &[&str]) -> Slice {
     Slice {
         endpoints: ips
             .iter()
-            .map(|ip| Endpoint {
-                ip: ip.parse().unwrap(),
-                hostname: None,
-                pod_name: None,
-                ready: true,
-            })
+            .map(|ip| Endpoint::new(ip.parse().unwrap(), None, None, true))
             .collect(),
         ports: Box::new([]),
     }

@@ -245,12 +245,12 @@ pub fn endpoint_slice(s: &EndpointSlice) -> Result<Option<Object>, ConvertError>
             .and_then(|r| r.name.as_deref())
             .map(lower);
         for a in &e.addresses {
-            endpoints.push(Endpoint {
-                ip: parse_ip(a, "EndpointSlice", ns, name, "endpoints[].addresses")?,
-                hostname: e.hostname.as_deref().map(lower),
-                pod_name: pod_name.clone(),
+            endpoints.push(Endpoint::new(
+                parse_ip(a, "EndpointSlice", ns, name, "endpoints[].addresses")?,
+                e.hostname.as_deref().map(lower),
+                pod_name.clone(),
                 ready,
-            });
+            ));
         }
     }
     let ports = s
@@ -289,17 +289,18 @@ fn subset(ns: &str, name: &str, s: &EndpointSubset) -> Result<Slice, ConvertErro
     let groups = [(&s.addresses, true), (&s.not_ready_addresses, false)];
     for (list, ready) in groups {
         for a in list.iter().flatten() {
-            endpoints.push(Endpoint {
-                ip: parse_ip(&a.ip, "Endpoints", ns, name, "subsets[].addresses[].ip")?,
-                hostname: a.hostname.as_deref().map(lower),
-                pod_name: a
-                    .target_ref
-                    .as_ref()
-                    .filter(|r| r.kind.as_deref() == Some("Pod"))
-                    .and_then(|r| r.name.as_deref())
-                    .map(lower),
+            let pod_name = a
+                .target_ref
+                .as_ref()
+                .filter(|r| r.kind.as_deref() == Some("Pod"))
+                .and_then(|r| r.name.as_deref())
+                .map(lower);
+            endpoints.push(Endpoint::new(
+                parse_ip(&a.ip, "Endpoints", ns, name, "subsets[].addresses[].ip")?,
+                a.hostname.as_deref().map(lower),
+                pod_name,
                 ready,
-            });
+            ));
         }
     }
     Ok(Slice {
