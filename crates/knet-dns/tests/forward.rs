@@ -100,9 +100,7 @@ fn forwarding_loop_is_detected() {
     cfg.cache = None;
     let s = start_server(cfg);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let running = std::sync::Arc::try_unwrap(s.running)
-        .ok()
-        .expect("sole owner");
+    let running = std::sync::Arc::try_unwrap(s.running).expect("sole owner");
     let res = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(20), running.wait(true)).await
     });
