@@ -208,6 +208,7 @@ impl Running {
                     crate::wire::rtype::HINFO,
                     false,
                 );
+                self.dns.loop_guard.expect_own();
                 if let Handled::Later(job) = self.dns.handle(&q, false, false, 0) {
                     let _ = self.dns.finish(job).await;
                 }

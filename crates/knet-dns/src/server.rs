@@ -43,6 +43,9 @@ pub struct Dns {
 pub struct LoopGuard {
     probe: Mutex<Option<String>>,
     seen: AtomicU32,
+    /// Probes this server is about to send through itself: their first
+    /// arrival is ours, not the upstream sending them back.
+    own: AtomicU32,
     /// Set once a loop was detected.
     pub detected: AtomicBool,
 }
@@ -53,14 +56,26 @@ impl LoopGuard {
         *self.probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
     }
 
+    /// Announces that the next probe arrival is one this server injects.
+    pub fn expect_own(&self) {
+        self.own.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn observe(&self, q: &Query) {
         if q.qtype != rtype::HINFO {
             return;
         }
         let probe = self.probe.lock().unwrap_or_else(|e| e.into_inner());
-        if probe.as_deref() == Some(q.name.as_str())
-            && self.seen.fetch_add(1, Ordering::Relaxed) >= 2
-        {
+        if probe.as_deref() != Some(q.name.as_str()) {
+            return;
+        }
+        let own = self
+            .own
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if own.is_ok() {
+            return;
+        }
+        if self.seen.fetch_add(1, Ordering::Relaxed) >= 2 {
             tracing::error!(probe = %q.name, "forwarding loop detected: the upstream sends our queries back to us");
             self.detected.store(true, Ordering::Relaxed);
         }
@@ -316,4 +331,40 @@ enum Reply {
     Raw(Vec<u8>),
     /// A response to encode.
     Built(Response<'static>),
+}
+
+#[cfg(test)]
+mod loop_guard_tests {
+    use super::*;
+
+    fn probe(name: &str) -> Query {
+        let q = crate::wire::writer::build_query(7, name, rtype::HINFO, false);
+        crate::wire::parse_query(&q).expect("a valid query")
+    }
+
+    #[test]
+    fn own_probes_are_not_a_loop_but_returning_ones_are() {
+        let g = LoopGuard::default();
+        g.arm("1.2".into());
+        for _ in 0..3 {
+            g.expect_own();
+            g.observe(&probe("1.2"));
+        }
+        assert!(
+            !g.detected.load(Ordering::Relaxed),
+            "three self-sent probes are not a loop"
+        );
+        g.observe(&probe("other.name"));
+        g.observe(&probe("1.2"));
+        g.observe(&probe("1.2"));
+        assert!(
+            !g.detected.load(Ordering::Relaxed),
+            "two returns are tolerated, as in CoreDNS"
+        );
+        g.observe(&probe("1.2"));
+        assert!(
+            g.detected.load(Ordering::Relaxed),
+            "the third probe coming back is a loop"
+        );
+    }
 }

@@ -620,7 +620,6 @@ fn seed_004_kube_dns_at_cluster_start() {
 /// (Knot DNS in the outside client), ExternalName answers CNAME + A and
 /// other names resolve through the cluster DNS.
 #[test]
-#[ignore = "gaps: with --upstream the lab's coredns pods (knet dns without --no-loop-detect) crash-loop on a false forwarding-loop alarm (the guard counts its own 3 probes); and pod → underlay traffic is not masqueraded, so the DNS pods cannot reach the upstream at 172.18.255.254 (ExternalName answers CNAME only)"]
 fn external_names_resolve_through_the_upstream() {
     if !privileged() {
         return;
