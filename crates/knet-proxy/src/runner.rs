@@ -306,3 +306,28 @@ pub async fn run_loop(
         }
     }
 }
+
+/// Runs one node's proxy on `updates`: health-check node ports for what is
+/// applied, and the sync loop programming `netns` (nft and conntrack) until a
+/// sync fails for good. `knet proxy` and the lab both run it.
+pub async fn run_node(
+    netns: crate::apply::Netns,
+    cfg: RenderConfig,
+    timing: LoopTiming,
+    metrics: Arc<Metrics>,
+    updates: watch::Receiver<Arc<ProxyState>>,
+) -> Result<(), ApplyError> {
+    let (applied_tx, applied_rx) = watch::channel(Arc::new(ProxyState::default()));
+    tokio::spawn(crate::serve::run_health_checks(
+        netns.clone(),
+        applied_rx,
+        metrics.clone(),
+    ));
+    let proxier = Proxier::new(
+        Box::new(crate::apply::NftCommand::new(netns.clone())),
+        Box::new(crate::conntrack::ConntrackTool::new(netns)),
+        cfg,
+        metrics,
+    );
+    run_loop(proxier, updates, applied_tx, timing).await
+}

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use knet_proxy::apply::{Netns, NftCommand};
-use knet_proxy::conntrack::ConntrackTool;
+use knet_proxy::apply::Netns;
 use knet_proxy::metrics::Metrics;
 use knet_proxy::model::ProxyState;
 use knet_proxy::render::RenderConfig;
-use knet_proxy::runner::{LoopTiming, Proxier, run_loop};
+use knet_proxy::runner::{LoopTiming, Proxier, run_node};
 use knet_proxy::{serve, show, source};
 use tokio::sync::watch;
 
@@ -171,18 +170,6 @@ async fn proxy(opts: Opts) -> anyhow::Result<()> {
         tokio::spawn(serve::serve_metrics(l, metrics.clone()));
     }
     let updates = start_source(&opts, metrics.clone()).await?;
-    let (applied_tx, applied_rx) = watch::channel(Arc::new(ProxyState::default()));
-    tokio::spawn(serve::run_health_checks(
-        ns.clone(),
-        applied_rx,
-        metrics.clone(),
-    ));
-    let proxier = Proxier::new(
-        Box::new(NftCommand::new(ns.clone())),
-        Box::new(ConntrackTool::new(ns)),
-        cfg,
-        metrics,
-    );
     let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
     let timing = LoopTiming {
         min_sync_period: secs(opts.min_sync_period),
@@ -190,7 +177,7 @@ async fn proxy(opts: Opts) -> anyhow::Result<()> {
         full_sync_period: secs(opts.full_sync_period),
     };
     tokio::select! {
-        r = run_loop(proxier, updates, applied_tx, timing) => r.context("proxy sync loop")?,
+        r = run_node(ns, cfg, timing, metrics, updates) => r.context("proxy sync loop")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; leaving rules in place"),
     }
     Ok(())
