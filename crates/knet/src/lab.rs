@@ -221,6 +221,8 @@ impl Lab {
             self.spawn_node(client.clone(), env, opts);
         }
         progress.step("nodes registered; node agents running");
+        wait_kubernetes_service(&topo.nodes).await?;
+        progress.step("Service kubernetes (10.96.0.1:443) reachable from every node");
         addons::install(
             &client,
             &knet_exe.to_string_lossy(),
@@ -357,6 +359,36 @@ pub(crate) async fn client_for(api: &knet_api::Server) -> anyhow::Result<kube::C
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await?;
     Ok(kube::Client::try_from(cfg)?)
+}
+
+/// Waits until every node's proxy has programmed the `kubernetes` Service:
+/// a TCP connection to it from each node namespace succeeds. Pods started
+/// earlier (the cluster DNS) would otherwise lose seconds to a first API
+/// connection that goes nowhere, then to the client's back-off.
+async fn wait_kubernetes_service(nodes: &[knet_podnet::netns::NamedNetns]) -> anyhow::Result<()> {
+    let target: std::net::SocketAddr =
+        std::net::SocketAddr::new(knet_core::defaults::KUBERNETES_SERVICE_IP.parse()?, 443);
+    for ns in nodes {
+        let ns = ns.netns();
+        let mut reached = false;
+        for _ in 0..200 {
+            let probe = || {
+                std::net::TcpStream::connect_timeout(&target, Duration::from_millis(100)).is_ok()
+            };
+            if ns.run(probe).unwrap_or(false) {
+                reached = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !reached {
+            bail!(
+                "the kubernetes Service ({target}) is not reachable from node namespace {} after 20s: is the proxy running?",
+                ns.path().display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Waits until a cluster DNS pod is Ready (it answers from the API).
