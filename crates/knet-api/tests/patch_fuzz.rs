@@ -50,7 +50,7 @@ const STRINGS: &[&str] = &[
 fn random_value(r: &mut Rng, depth: u32) -> Value {
     match r.next() % if depth > 4 { 4 } else { 7 } {
         0 => Value::Null,
-        1 => json!(r.next() % 3 == 0),
+        1 => json!(r.next().is_multiple_of(3)),
         2 => json!((r.next() % 100) as i64 - 10),
         3 => json!(r.pick(STRINGS)),
         4 | 5 => {
@@ -126,7 +126,7 @@ fn random_patches_never_panic() {
             Err(_) => err += 1,
         }
         let _ = json_patch(&base, &random_json_patch(&mut r));
-        let force = r.next() % 2 == 0;
+        let force = r.next().is_multiple_of(2);
         if let Ok(next) = server_side_apply_at(
             r_dep,
             Some(&live),

@@ -211,6 +211,12 @@ pub(crate) fn now() -> String {
         .to_string()
 }
 
+/// RFC 3339 time `secs` seconds from now (a pod's deletionTimestamp).
+pub(crate) fn now_plus(secs: i64) -> String {
+    let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs);
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// Sets what the server owns on a new object: uid, creationTimestamp,
 /// generation, and clears what clients may not set.
 pub(crate) fn stamp_new(obj: &mut Value) {

@@ -1,5 +1,9 @@
 //! Delete and deletecollection: finalizers turn a delete into setting
-//! `deletionTimestamp`; deleting a namespace removes what it holds.
+//! `deletionTimestamp`; a pod bound to a node is deleted gracefully (it stays,
+//! terminating, until its node agent removes it with a zero grace period);
+//! deleting a namespace removes what it holds. `propagationPolicy` is
+//! checked; the garbage collector acts on the `orphan`/`foregroundDeletion`
+//! finalizers when they are set.
 
 use super::Api;
 use super::admit;
@@ -21,6 +25,8 @@ pub(crate) struct DeleteOptions {
     uid: Option<String>,
     resource_version: Option<String>,
     dry_run: bool,
+    /// `gracePeriodSeconds`, if given.
+    grace: Option<i64>,
 }
 
 impl DeleteOptions {
@@ -28,7 +34,11 @@ impl DeleteOptions {
     pub(crate) fn parse(q: &Query, body: Option<&Value>) -> Result<Self, ApiError> {
         let empty = json!({});
         let b = body.unwrap_or(&empty);
-        if let Some(p) = b.get("propagationPolicy").and_then(Value::as_str)
+        let propagation = b["propagationPolicy"]
+            .as_str()
+            .or_else(|| q.get("propagationPolicy"))
+            .map(str::to_string);
+        if let Some(p) = propagation.as_deref()
             && !matches!(p, "Orphan" | "Background" | "Foreground")
         {
             return Err(ApiError::bad_request(format!(
@@ -45,6 +55,9 @@ impl DeleteOptions {
                 .as_str()
                 .map(str::to_string),
             dry_run: dry,
+            grace: b["gracePeriodSeconds"]
+                .as_i64()
+                .or_else(|| q.get("gracePeriodSeconds").and_then(|g| g.parse().ok())),
         })
     }
 }
@@ -98,26 +111,82 @@ pub(crate) async fn delete_one(
             if opts.dry_run {
                 return Ok(Mutation::Keep(cur));
             }
-            let has_finalizers = cur["metadata"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty());
-            if has_finalizers {
-                if cur["metadata"]["deletionTimestamp"].is_string() {
-                    return Ok(Mutation::Keep(cur));
+            match deletion(r, cur, opts, &admit::now_plus) {
+                Deletion::Remove(cur) => {
+                    if (r.group, r.plural) == ("", "services") {
+                        api.alloc().release(&cur, None);
+                    }
+                    Ok(Mutation::Delete)
                 }
-                let mut next = cur;
-                let m = admit::metadata(&mut next);
-                m.insert("deletionTimestamp".into(), json!(admit::now()));
-                m.insert("deletionGracePeriodSeconds".into(), json!(0));
-                return Ok(Mutation::Put(next));
+                Deletion::Mark(next) => Ok(Mutation::Put(next)),
+                Deletion::Keep(cur) => Ok(Mutation::Keep(cur)),
             }
-            if (r.group, r.plural) == ("", "services") {
-                api.alloc().release(&cur, None);
-            }
-            Ok(Mutation::Delete)
         })
         .await?;
     Ok(obj)
+}
+
+/// What a delete does to a stored object.
+#[derive(Debug, PartialEq)]
+enum Deletion {
+    /// Remove it now.
+    Remove(Value),
+    /// Store it marked for deletion (deletionTimestamp, finalizers).
+    Mark(Value),
+    /// Already being deleted; leave it.
+    Keep(Value),
+}
+
+/// A pod's grace period: bound, not finished pods get the requested one or
+/// their `terminationGracePeriodSeconds` (default 30); others none.
+fn pod_grace(r: &Resource, pod: &Value, requested: Option<i64>) -> i64 {
+    if (r.group, r.plural) != ("", "pods")
+        || pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty()
+        || matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        )
+    {
+        return 0;
+    }
+    requested
+        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30)
+        .max(0)
+}
+
+/// Decides a delete (pure). `at(secs)` is the RFC 3339 time `secs` from now.
+fn deletion(
+    r: &Resource,
+    cur: Value,
+    opts: &DeleteOptions,
+    at: &dyn Fn(i64) -> String,
+) -> Deletion {
+    let finalizers: Vec<Value> = cur["metadata"]["finalizers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let terminating = cur["metadata"]["deletionTimestamp"].is_string();
+    let grace = pod_grace(r, &cur, opts.grace);
+    if terminating {
+        // The node agent's final delete (grace 0) removes a terminating pod.
+        return if finalizers.is_empty() && grace == 0 {
+            Deletion::Remove(cur)
+        } else {
+            Deletion::Keep(cur)
+        };
+    }
+    if finalizers.is_empty() && grace == 0 {
+        return Deletion::Remove(cur);
+    }
+    let mut next = cur;
+    let m = admit::metadata(&mut next);
+    m.insert("deletionTimestamp".into(), json!(at(grace)));
+    m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+    if !finalizers.is_empty() {
+        m.insert("finalizers".into(), Value::Array(finalizers));
+    }
+    Deletion::Mark(next)
 }
 
 /// Removes every namespaced object in namespace `ns`.
@@ -207,4 +276,66 @@ pub(crate) async fn delete_collection(
         "items": deleted,
     });
     Ok(respond::json(200, &list))
+}
+
+#[cfg(test)]
+mod deletion_tests {
+    use super::*;
+    use crate::resources::lookup;
+
+    fn opts(grace: Option<i64>) -> DeleteOptions {
+        DeleteOptions {
+            grace,
+            ..Default::default()
+        }
+    }
+
+    fn at(secs: i64) -> String {
+        format!("T+{secs}")
+    }
+
+    #[test]
+    fn bound_pods_terminate_gracefully_until_their_node_agent_deletes_them() {
+        let pods = lookup("", "v1", "pods").unwrap();
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 5}});
+        let Deletion::Mark(marked) = deletion(pods, pod.clone(), &opts(None), &at) else {
+            panic!("marked")
+        };
+        assert_eq!(marked["metadata"]["deletionTimestamp"], "T+5");
+        assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 5);
+        assert!(
+            matches!(
+                deletion(pods, marked.clone(), &opts(None), &at),
+                Deletion::Keep(_)
+            ),
+            "a second delete waits"
+        );
+        assert!(
+            matches!(
+                deletion(pods, marked, &opts(Some(0)), &at),
+                Deletion::Remove(_)
+            ),
+            "the agent's grace-0 delete removes it"
+        );
+        assert!(
+            matches!(
+                deletion(pods, pod, &opts(Some(0)), &at),
+                Deletion::Remove(_)
+            ),
+            "--grace-period=0 --force"
+        );
+        let unbound = json!({"metadata": {"name": "p"}, "spec": {}});
+        assert!(
+            matches!(
+                deletion(pods, unbound, &opts(None), &at),
+                Deletion::Remove(_)
+            ),
+            "no node: nothing to wait for"
+        );
+        let done = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Succeeded"}});
+        assert!(matches!(
+            deletion(pods, done, &opts(None), &at),
+            Deletion::Remove(_)
+        ));
+    }
 }

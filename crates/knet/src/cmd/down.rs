@@ -20,7 +20,9 @@ pub(crate) struct Args {
 /// Runs `knet down`.
 pub(crate) fn run(a: Args) -> anyhow::Result<()> {
     if !nix::unistd::Uid::effective().is_root() {
-        bail!("knet down removes network namespaces and needs root: run it as root (for example with sudo)");
+        bail!(
+            "knet down removes network namespaces and needs root: run it as root (for example with sudo)"
+        );
     }
     let st = state::LabState::load(&a.name);
     if let Some(st) = st.as_ref().filter(|s| s.alive()) {

@@ -57,7 +57,9 @@ fn options(a: &Args) -> Options {
 
 fn require_root() -> anyhow::Result<()> {
     if !nix::unistd::Uid::effective().is_root() {
-        bail!("knet up creates network namespaces and needs root: run it as root (for example with sudo)");
+        bail!(
+            "knet up creates network namespaces and needs root: run it as root (for example with sudo)"
+        );
     }
     Ok(())
 }

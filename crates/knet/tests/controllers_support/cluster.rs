@@ -274,7 +274,21 @@ async fn run_agent(client: kube::Client, started: Arc<Mutex<Vec<String>>>) {
                 .and_then(|s| s.node_name.clone())
                 .unwrap_or_default();
             let has_ip = p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some();
-            if node.is_empty() || has_ip || p.metadata.deletion_timestamp.is_some() {
+            if !node.is_empty() && p.metadata.deletion_timestamp.is_some() {
+                // Like a kubelet: the containers are "stopped", so remove the
+                // terminating pod with a zero grace period.
+                let ns = p.metadata.namespace.clone().unwrap_or_default();
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let dp = kube::api::DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..Default::default()
+                };
+                let _ = Api::<Pod>::namespaced(client.clone(), &ns)
+                    .delete(&name, &dp)
+                    .await;
+                continue;
+            }
+            if node.is_empty() || has_ip {
                 continue;
             }
             let Some((cidr, host)) = cidrs.get(&node) else {
