@@ -301,6 +301,7 @@ async fn start_containers<N: PodNetwork>(
             pause_pid: sandbox.pause_pid().unwrap_or(0),
             readiness: Probe::parse(&c["readinessProbe"], c),
             liveness: Probe::parse(&c["livenessProbe"], c),
+            startup: Probe::parse(&c["startupProbe"], c),
             probe_target: target.clone(),
         };
         envs.push((cname, task.process.env.clone()));

@@ -36,6 +36,9 @@ pub struct ContainerTask {
     pub readiness: Option<Probe>,
     /// Liveness probe, if any.
     pub liveness: Option<Probe>,
+    /// Startup probe, if any: readiness and liveness wait for its success,
+    /// and its failure restarts the container.
+    pub startup: Option<Probe>,
     /// Where probes connect (the pod IP, from the node).
     pub probe_target: ProbeTarget,
 }
@@ -205,12 +208,21 @@ async fn supervise(
 ) -> Outcome {
     let mut readiness = t.readiness.clone().map(|p| p.runner());
     let mut liveness = t.liveness.clone().map(|p| p.runner());
+    let mut startup = t.startup.clone().map(|p| p.runner());
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             s = child.wait() => return Outcome::Exited(s.ok()),
             grace = stop_requested(stop_rx) => return Outcome::Stop(grace),
             _ = tick.tick() => {
+                if let Some(s) = startup.as_mut() {
+                    match s.poll(&t.probe_target, t.pause_pid, &t.knet_exe).await {
+                        Some(true) => startup = None,
+                        Some(false) => return Outcome::LivenessFailed,
+                        None => {}
+                    }
+                    continue;
+                }
                 if let Some(r) = readiness.as_mut()
                     && let Some(ready) = r.poll(&t.probe_target, t.pause_pid, &t.knet_exe).await
                     && ready != obs.ready
