@@ -51,6 +51,15 @@ pub struct ExecIo {
     pub stdin: Option<mpsc::Sender<Bytes>>,
     /// Output, ending with [`ExecOutput::Exit`].
     pub output: mpsc::Receiver<ExecOutput>,
+    /// Where terminal size changes go, as (columns, rows) (None without a tty).
+    pub resize: Option<mpsc::Sender<(u16, u16)>>,
+}
+
+/// Parses a channel-4 resize message: `{"Width":80,"Height":24}`.
+pub fn parse_resize(data: &[u8]) -> Option<(u16, u16)> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let dim = |k: &str| v[k].as_u64().and_then(|n| u16::try_from(n).ok());
+    Some((dim("Width")?, dim("Height")?))
 }
 
 /// A log read.
@@ -87,12 +96,18 @@ pub fn no_runtime(what: &str) -> ApiError {
 pub async fn bridge(socket: WebSocket, mut io: ExecIo) {
     let (mut sink, mut source) = socket.split();
     let stdin = io.stdin.take();
+    let resize = io.resize.take();
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = source.next().await {
             let Message::Binary(data) = msg else { continue };
             match (data.first(), &stdin) {
                 (Some(0), Some(tx)) if tx.send(data.slice(1..)).await.is_err() => break,
                 (Some(255), _) => break,
+                (Some(4), _) => {
+                    if let (Some(tx), Some(size)) = (&resize, parse_resize(&data[1..])) {
+                        let _ = tx.send(size).await;
+                    }
+                }
                 _ => {}
             }
         }
@@ -145,6 +160,16 @@ pub fn exit_status(code: i32) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn resize_messages_are_parsed() {
+        assert_eq!(
+            parse_resize(br#"{"Width":120,"Height":40}"#),
+            Some((120, 40))
+        );
+        assert_eq!(parse_resize(b"not json"), None);
+        assert_eq!(parse_resize(br#"{"Width":70000,"Height":1}"#), None);
+    }
     use super::*;
 
     #[test]

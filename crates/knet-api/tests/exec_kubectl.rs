@@ -80,7 +80,11 @@ impl PodRuntime for HostRuntime {
                 let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
                 let _ = otx.send(ExecOutput::Exit(code)).await;
             });
-            Ok(ExecIo { stdin, output: orx })
+            Ok(ExecIo {
+                stdin,
+                output: orx,
+                resize: None,
+            })
         })
     }
 

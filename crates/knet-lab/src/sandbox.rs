@@ -155,6 +155,15 @@ fn mount_service_account(src: &Path) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Sets a pseudo-terminal's window size (`kubectl exec -t` resize events).
+pub fn set_window_size(
+    fd: std::os::fd::BorrowedFd<'_>,
+    cols: u16,
+    rows: u16,
+) -> Result<(), SandboxError> {
+    tty::set_window_size(fd, cols, rows).map_err(sys("set the terminal size"))
+}
+
 /// Joins the namespaces of the sandbox held by `pause_pid` and replaces this
 /// process with `argv` (with `env` added and `dir` as working directory).
 pub fn run_in(
@@ -195,6 +204,25 @@ pub fn run_in(
 #[allow(unsafe_code)]
 mod tty {
     nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
+    nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+
+    /// Sets the window size of the terminal behind `fd`.
+    pub(super) fn set_window_size(
+        fd: std::os::fd::BorrowedFd<'_>,
+        cols: u16,
+        rows: u16,
+    ) -> nix::Result<()> {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one `winsize` through the pointer, which
+        // points at a live local value for the duration of the call.
+        unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }.map(drop)
+    }
 
     /// Makes stdin (a pty) the controlling terminal of the calling session leader.
     pub(super) fn take_controlling_terminal() -> nix::Result<()> {

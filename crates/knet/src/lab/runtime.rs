@@ -135,6 +135,7 @@ fn spawn_tty(mut cmd: tokio::process::Command, stdin: bool) -> std::io::Result<E
     let master = std::fs::File::from(pty.master);
     let (out_tx, out_rx) = mpsc::channel(64);
     let reader = master.try_clone()?;
+    let sizer_fd = master.try_clone()?;
     let tx = out_tx.clone();
     let pump = tokio::task::spawn_blocking(move || {
         use std::io::Read;
@@ -169,9 +170,20 @@ fn spawn_tty(mut cmd: tokio::process::Command, stdin: bool) -> std::io::Result<E
         let _ = pump.await;
         let _ = out_tx.send(ExecOutput::Exit(code)).await;
     });
+    let (resize_tx, mut resize_rx) = mpsc::channel::<(u16, u16)>(4);
+    let sizer = sizer_fd;
+    tokio::spawn(async move {
+        use std::os::fd::AsFd;
+        while let Some((cols, rows)) = resize_rx.recv().await {
+            if let Err(e) = knet_lab::sandbox::set_window_size(sizer.as_fd(), cols, rows) {
+                tracing::debug!(error = %e, "terminal resize");
+            }
+        }
+    });
     Ok(ExecIo {
         stdin: stdin_tx,
         output: out_rx,
+        resize: Some(resize_tx),
     })
 }
 
@@ -239,6 +251,7 @@ fn wire(child: &mut tokio::process::Child, stdin: bool) -> Wired {
         io: ExecIo {
             stdin: stdin_tx,
             output: out_rx,
+            resize: None,
         },
         out_tx,
         pumps,
