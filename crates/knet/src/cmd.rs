@@ -7,6 +7,7 @@ pub(crate) mod controllers;
 pub(crate) mod dns;
 pub(crate) mod down;
 pub(crate) mod exec;
+pub(crate) mod kube_client;
 pub(crate) mod podnet;
 pub(crate) mod proxy;
 pub(crate) mod sandbox;

@@ -355,10 +355,7 @@ impl Lab {
 
 /// A kube client from the server's kubeconfig.
 pub(crate) async fn client_for(api: &knet_api::Server) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(api.kubeconfig_path())?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await?;
-    Ok(kube::Client::try_from(cfg)?)
+    crate::cmd::kube_client::client(Some(api.kubeconfig_path()), "the lab writes its own").await
 }
 
 /// Waits until every node's proxy has programmed the `kubernetes` Service:

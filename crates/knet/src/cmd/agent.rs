@@ -3,7 +3,6 @@
 //! host processes, exactly as inside `knet up`.
 
 use crate::lab;
-use anyhow::Context;
 use knet_lab::agent::{self, node::NodeInfo, registry::Registry, sandbox::NodeEnv};
 use knet_lab::files::resolv::{ClusterDns, ResolvConf};
 use knet_lab::podnet::CniNetwork;
@@ -55,18 +54,8 @@ pub(crate) fn run(a: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let client = match &a.kubeconfig {
-            Some(p) => {
-                let kc = kube::config::Kubeconfig::read_from(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                kube::Client::try_from(
-                    kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
-                )?
-            }
-            None => kube::Client::try_default()
-                .await
-                .context("no kubeconfig; pass --kubeconfig")?,
-        };
+        let client =
+            super::kube_client::client(a.kubeconfig.as_deref(), "pass --kubeconfig").await?;
         if a.register {
             let info = NodeInfo {
                 name: a.node_name.clone(),

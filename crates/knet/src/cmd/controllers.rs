@@ -41,17 +41,7 @@ pub(crate) struct Args {
 }
 
 async fn client(path: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
-    let Some(path) = path else {
-        return kube::Client::try_default()
-            .await
-            .context("no kubeconfig found and not running in a cluster; pass --kubeconfig");
-    };
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .with_context(|| format!("using kubeconfig {}", path.display()))?;
-    Ok(kube::Client::try_from(cfg)?)
+    super::kube_client::client(path.map(PathBuf::as_path), "pass --kubeconfig").await
 }
 
 fn config(args: &Args) -> anyhow::Result<knet_controllers::Config> {

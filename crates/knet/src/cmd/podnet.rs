@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use knet_podnet::agent::{Agent, AgentConfig, Backend, kube as agent_kube, nodes_file};
 use knet_podnet::netns::Netns;
 
@@ -123,15 +122,9 @@ async fn shutdown() {
 }
 
 async fn client(args: &Args) -> anyhow::Result<kube::Client> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig; pass --kubeconfig or --nodes-file")?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    super::kube_client::client(
+        args.kubeconfig.as_deref(),
+        "pass --kubeconfig or --nodes-file",
+    )
+    .await
 }

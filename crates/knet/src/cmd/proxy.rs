@@ -91,17 +91,7 @@ fn render_config(opts: &Opts) -> RenderConfig {
 }
 
 async fn client(opts: &Opts) -> anyhow::Result<kube::Client> {
-    let config = match &opts.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig; pass --kubeconfig or --objects")?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    super::kube_client::client(opts.kubeconfig.as_deref(), "pass --kubeconfig or --objects").await
 }
 
 /// Starts the object source; the receiver sees every new desired state.
