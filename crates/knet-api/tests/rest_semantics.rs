@@ -194,12 +194,15 @@ async fn selectors_on_lists_and_deletecollection() {
         matches!(bad, kube::Error::Api(ref e) if e.code == 400),
         "{bad:?}"
     );
-    pods.delete_collection(
-        &DeleteParams::default(),
-        &ListParams::default().labels("node=n1"),
-    )
-    .await
-    .expect("deletecollection");
+    // Bound pods terminate gracefully until their kubelet removes them;
+    // there is none here, so delete at once (`--grace-period=0 --force`).
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    pods.delete_collection(&now, &ListParams::default().labels("node=n1"))
+        .await
+        .expect("deletecollection");
     let left = pods.list(&ListParams::default()).await.expect("list");
     assert_eq!(
         left.items

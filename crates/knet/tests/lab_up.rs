@@ -237,12 +237,14 @@ spec:
         lb.starts_with("172.18.255."),
         "address from the lab pool: {lb}"
     );
-    let (ok, page) = lab.on_node(
+    // The proxies program a new address asynchronously, as kube-proxy does.
+    let page = lab.eventually_on_node(
         "client",
-        &["curl", "-s", "-m", "3", &format!("http://{lb}/")],
+        &["curl", "-s", "-m", "2", &format!("http://{lb}/")],
+        10,
     );
     assert!(
-        ok && page.trim() == "sample-pod",
+        page.trim() == "sample-pod",
         "outside client → LoadBalancer: {page}"
     );
     let node_port = lab.ok(&[
@@ -259,18 +261,19 @@ spec:
         "-o",
         r#"jsonpath={.status.addresses[?(@.type=="InternalIP")].address}"#,
     ]);
-    let (ok, page) = lab.on_node(
+    let page = lab.eventually_on_node(
         "client",
         &[
             "curl",
             "-s",
             "-m",
-            "3",
+            "2",
             &format!("http://{worker_ip}:{node_port}/"),
         ],
+        10,
     );
     assert!(
-        ok && page.trim() == "sample-pod",
+        page.trim() == "sample-pod",
         "outside client → NodePort: {page}"
     );
     let (ok, _) = lab.on_node(

@@ -38,14 +38,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let server = knet_api::Server::start(cfg).await?;
     let kubeconfig = std::fs::canonicalize(server.kubeconfig_path())
         .unwrap_or_else(|_| server.kubeconfig_path().to_path_buf());
-    println!("knet API server listening on {}", server.url());
-    println!("kubeconfig written to {}", kubeconfig.display());
-    println!(
-        "use it with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
+    // One write, errors ignored: a caller that stops reading (a test harness
+    // taking the first lines) must not bring the server down with SIGPIPE.
+    let banner = format!(
+        "knet API server listening on {}\nkubeconfig written to {}\nuse it with:\n  export KUBECONFIG={}\n  kubectl get namespaces\n",
+        server.url(),
+        kubeconfig.display(),
         kubeconfig.display()
     );
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let mut out = std::io::stdout();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

@@ -121,6 +121,19 @@ impl Lab {
         )
     }
 
+    /// Runs `cmd` on `node` until it succeeds (or `secs` pass) and returns
+    /// its last stdout — for paths that the dataplane programs asynchronously.
+    pub(crate) fn eventually_on_node(&self, node: &str, cmd: &[&str], secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (ok, out) = self.on_node(node, cmd);
+            if ok || Instant::now() >= deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Node name `i` (0 = control plane, 1 = worker, 2 = worker2 …).
     pub(crate) fn node(&self, i: usize) -> String {
         match i {
