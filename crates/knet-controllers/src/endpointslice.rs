@@ -190,14 +190,7 @@ pub fn template(svc: &Service) -> SliceTemplate {
 
 /// Whether a slice is managed by this controller for the named Service.
 pub fn owned_by(slice: &EndpointSlice, namespace: &str, service: &str) -> bool {
-    let l = slice.metadata.labels.as_ref();
-    slice.metadata.namespace.as_deref() == Some(namespace)
-        && l.and_then(|l| l.get(labels::SERVICE_NAME))
-            .map(String::as_str)
-            == Some(service)
-        && l.and_then(|l| l.get(labels::SLICE_MANAGED_BY))
-            .map(String::as_str)
-            == Some(labels::SLICE_CONTROLLER)
+    crate::slices::managed_by(slice, namespace, service, labels::SLICE_CONTROLLER)
 }
 
 /// Reconciles one Service: `svc` is `None` when it is gone. `pods` may be

@@ -112,14 +112,7 @@ pub fn template(ep: &Endpoints) -> SliceTemplate {
 
 /// Whether a slice was written by the mirroring controller for this name.
 pub fn owned_by(slice: &EndpointSlice, namespace: &str, service: &str) -> bool {
-    let l = slice.metadata.labels.as_ref();
-    slice.metadata.namespace.as_deref() == Some(namespace)
-        && l.and_then(|l| l.get(labels::SERVICE_NAME))
-            .map(String::as_str)
-            == Some(service)
-        && l.and_then(|l| l.get(labels::SLICE_MANAGED_BY))
-            .map(String::as_str)
-            == Some(labels::MIRRORING_CONTROLLER)
+    crate::slices::managed_by(slice, namespace, service, labels::MIRRORING_CONTROLLER)
 }
 
 /// Reconciles the mirrored slices of one Service name.

@@ -248,5 +248,21 @@ fn new_slice(
     }
 }
 
+/// Whether `slice` belongs to Service `namespace/service` and carries the
+/// `endpointslice.kubernetes.io/managed-by` value `manager`.
+pub fn managed_by(slice: &EndpointSlice, namespace: &str, service: &str, manager: &str) -> bool {
+    let label = |k: &str| {
+        slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(k))
+            .map(String::as_str)
+    };
+    slice.metadata.namespace.as_deref() == Some(namespace)
+        && label(crate::labels::SERVICE_NAME) == Some(service)
+        && label(crate::labels::SLICE_MANAGED_BY) == Some(manager)
+}
+
 #[cfg(test)]
 mod tests;

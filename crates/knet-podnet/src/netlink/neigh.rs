@@ -89,17 +89,8 @@ impl Netlink {
         msg.header.ifindex = index;
         msg.attributes
             .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
-        let res = self
-            .handle
-            .neighbours()
-            .del(msg)
-            .execute()
+        self.delete_neigh(msg, format!("delete neighbour {ip} dev {index}"))
             .await
-            .map_err(self.err(format!("delete neighbour {ip} dev {index}")));
-        match res {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
     }
 
     /// `bridge fdb replace <mac> dev <index> dst <dst> self permanent`.
@@ -168,14 +159,20 @@ impl Netlink {
             msg.attributes
                 .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(d)));
         }
-        let res = self
+        self.delete_neigh(msg, format!("delete fdb {mac} dev {index}"))
+            .await
+    }
+
+    /// Sends a neighbour/FDB delete; an entry already gone is success.
+    async fn delete_neigh(&self, msg: NeighbourMessage, what: String) -> Result<(), NetlinkError> {
+        match self
             .handle
             .neighbours()
             .del(msg)
             .execute()
             .await
-            .map_err(self.err(format!("delete fdb {mac} dev {index}")));
-        match res {
+            .map_err(self.err(what))
+        {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,
         }
