@@ -175,23 +175,52 @@ fn desired_labels(svc: &Service) -> BTreeMap<String, String> {
     l
 }
 
-/// Reconciles the Endpoints of one Service. `svc` is `None` when it is gone;
-/// `now` (RFC 3339) stamps the last-change-trigger-time annotation.
+/// What the controller knows of the Service an Endpoints object is named
+/// after.
+#[derive(Debug, Clone, Copy)]
+pub enum ServiceState<'a> {
+    /// The Service exists.
+    Present(&'a Service),
+    /// The Service (of this name) was seen deleted: its same-named
+    /// Endpoints go, whoever wrote them and whether or not the store shows
+    /// them yet (as kube-controller-manager does, so deleting a selector-less
+    /// Service removes its hand-written Endpoints).
+    Deleted(&'a str),
+    /// Not in the store and no delete event seen (Endpoints written before
+    /// their Service, or a restart): only Endpoints this controller wrote go.
+    Absent,
+}
+
+impl<'a> ServiceState<'a> {
+    /// `Present` for `Some`, else `Deleted(name)` when a delete of the
+    /// Service `name` was seen, else `Absent`.
+    pub fn of(svc: Option<&'a Service>, name: &'a str, deleted: bool) -> Self {
+        match svc {
+            Some(s) => ServiceState::Present(s),
+            None if deleted => ServiceState::Deleted(name),
+            None => ServiceState::Absent,
+        }
+    }
+}
+
+/// Reconciles the Endpoints of one Service; `now` (RFC 3339) stamps the
+/// last-change-trigger-time annotation.
 pub fn reconcile(
-    svc: Option<&Service>,
+    svc: ServiceState<'_>,
     pods: &[&Pod],
     existing: Option<&Endpoints>,
     now: &str,
 ) -> EndpointsAction {
-    let Some(svc) = svc.filter(|s| manages(s)) else {
-        // Only objects this controller wrote are removed: hand-written
-        // Endpoints of a selector-less Service are the user's.
-        return match existing {
-            Some(e) if is_ours(e) && svc.is_none() => {
-                EndpointsAction::Delete(e.metadata.name.clone().unwrap_or_default())
-            }
-            _ => EndpointsAction::Nothing,
-        };
+    let delete =
+        |e: &Endpoints| EndpointsAction::Delete(e.metadata.name.clone().unwrap_or_default());
+    let svc = match (svc, existing) {
+        (ServiceState::Present(s), _) if manages(s) => s,
+        // A selector-less Service's hand-written Endpoints are the user's.
+        (ServiceState::Present(_), _) => return EndpointsAction::Nothing,
+        (ServiceState::Deleted(name), _) => return EndpointsAction::Delete(name.to_string()),
+        (ServiceState::Absent, None) => return EndpointsAction::Nothing,
+        (ServiceState::Absent, Some(e)) if is_ours(e) => return delete(e),
+        (ServiceState::Absent, Some(_)) => return EndpointsAction::Nothing,
     };
     let chosen = selected(svc, pods.iter().copied());
     let mut subs = subsets(svc, &chosen);

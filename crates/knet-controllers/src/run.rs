@@ -142,6 +142,9 @@ pub(crate) struct Ctx {
     pub(crate) ipam_reserved: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Pods bound but not yet seen bound: pod key → node.
     pub(crate) assumed: Mutex<std::collections::HashMap<String, String>>,
+    /// Services seen deleted whose same-named Endpoints the Endpoints
+    /// controller has not yet deleted (upstream's delete-event trigger).
+    pub(crate) deleted_services: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What a sync returns: reconcile the key again after this long.

@@ -419,6 +419,54 @@ async fn selectorless_service_endpoints_are_mirrored() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seed 002: `kubectl delete svc` of a selector-less Service removes its
+/// hand-written Endpoints (and so their mirrored slices), as
+/// kube-controller-manager's endpoints controller does; Endpoints written
+/// before any Service of their name are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_selectorless_service_deletes_its_endpoints() -> anyhow::Result<()> {
+    let c = Cluster::start().await?;
+    let eps: Api<Endpoints> = Api::namespaced(c.client.clone(), "default");
+    for name in ["nginx", "lonely"] {
+        let ep: Endpoints = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": name},
+            "subsets": [{"addresses": [{"ip": "202.232.2.180"}], "ports": [{"port": 80, "protocol": "TCP"}]}]}),
+        )?;
+        eps.create(&PostParams::default(), &ep).await?;
+    }
+    let svc: Service = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "nginx"}, "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}}))?;
+    Api::<Service>::namespaced(c.client.clone(), "default")
+        .create(&PostParams::default(), &svc)
+        .await?;
+    eventually("mirrored slice", 30, || async {
+        let s = slices_of(&c.client, "default", "nginx").await?;
+        Ok(s.into_iter().find(|s| !s.endpoints.is_empty()))
+    })
+    .await?;
+    // While the Service exists its hand-written Endpoints stay as written.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let kept = eps.get("nginx").await?;
+    assert_eq!(
+        kept.subsets.unwrap()[0].addresses.as_ref().unwrap()[0].ip,
+        "202.232.2.180"
+    );
+    c.kubectl(&["delete", "svc", "nginx"])?;
+    eventually("Endpoints and mirrored slices gone", 10, || async {
+        let ep = eps.get_opt("nginx").await?;
+        let slices = slices_of(&c.client, "default", "nginx").await?;
+        Ok((ep.is_none() && slices.is_empty()).then_some(()))
+    })
+    .await?;
+    // Endpoints whose Service never existed are not the controller's to remove.
+    assert!(
+        eps.get_opt("lonely").await?.is_some(),
+        "Endpoints without a Service were deleted"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_owners_and_namespaces_cleans_up() -> anyhow::Result<()> {
     let c = Cluster::start().await?;

@@ -682,7 +682,6 @@ fn external_names_resolve_through_the_upstream() {
 /// Seed 002 deletes a selector-less Service by name before reusing the name:
 /// as in Kubernetes, its hand-written Endpoints must go with it.
 #[test]
-#[ignore = "gap: `kubectl delete svc nginx` leaves the hand-written Endpoints nginx behind (kube's endpoints controller deletes the Endpoints of a deleted Service)"]
 fn seed_002_deleting_a_selectorless_service_removes_its_endpoints() {
     if !privileged() {
         return;

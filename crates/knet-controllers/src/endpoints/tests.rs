@@ -39,7 +39,9 @@ fn ready_and_not_ready_addresses() {
         Some("10.244.1.3"),
         false,
     );
-    let EndpointsAction::Create(ep) = reconcile(Some(&basic()), &[&a, &b, &c], None, NOW) else {
+    let EndpointsAction::Create(ep) =
+        reconcile(ServiceState::Present(&basic()), &[&a, &b, &c], None, NOW)
+    else {
         panic!("create")
     };
     let subs = ep.subsets.as_ref().unwrap();
@@ -77,12 +79,14 @@ fn unchanged_is_nothing_and_change_updates() {
         Some("10.244.1.1"),
         true,
     );
-    let EndpointsAction::Create(mut ep) = reconcile(Some(&basic()), &[&a], None, NOW) else {
+    let EndpointsAction::Create(mut ep) =
+        reconcile(ServiceState::Present(&basic()), &[&a], None, NOW)
+    else {
         panic!()
     };
     ep.metadata.resource_version = Some("5".into());
     assert_eq!(
-        reconcile(Some(&basic()), &[&a], Some(&ep), "later"),
+        reconcile(ServiceState::Present(&basic()), &[&a], Some(&ep), "later"),
         EndpointsAction::Nothing
     );
     let unready = pod(
@@ -92,8 +96,12 @@ fn unchanged_is_nothing_and_change_updates() {
         Some("10.244.1.1"),
         false,
     );
-    let EndpointsAction::Update(up) = reconcile(Some(&basic()), &[&unready], Some(&ep), "later")
-    else {
+    let EndpointsAction::Update(up) = reconcile(
+        ServiceState::Present(&basic()),
+        &[&unready],
+        Some(&ep),
+        "later",
+    ) else {
         panic!()
     };
     assert_eq!(up.metadata.resource_version.as_deref(), Some("5"));
@@ -152,20 +160,52 @@ fn selectorless_endpoints_are_left_alone_and_ours_deleted_with_service() {
     )
     .unwrap();
     assert_eq!(
-        reconcile(Some(&bare), &[], Some(&hand), NOW),
+        reconcile(ServiceState::Present(&bare), &[], Some(&hand), NOW),
         EndpointsAction::Nothing
     );
     assert_eq!(
-        reconcile(None, &[], Some(&hand), NOW),
+        reconcile(ServiceState::Absent, &[], Some(&hand), NOW),
         EndpointsAction::Nothing
     );
-    let EndpointsAction::Create(ours) = reconcile(Some(&basic()), &[], None, NOW) else {
+    let EndpointsAction::Create(ours) = reconcile(ServiceState::Present(&basic()), &[], None, NOW)
+    else {
         panic!()
     };
     assert_eq!(
-        reconcile(None, &[], Some(&ours), NOW),
+        reconcile(ServiceState::Absent, &[], Some(&ours), NOW),
         EndpointsAction::Delete("nginx".into())
     );
+}
+
+#[test]
+fn deleting_a_service_deletes_its_endpoints_whoever_wrote_them() {
+    let hand: Endpoints = serde_json::from_value(
+        json!({"metadata": {"name": "nginx", "namespace": "default"},
+        "subsets": [{"addresses": [{"ip": "202.232.2.180"}]}]}),
+    )
+    .unwrap();
+    assert_eq!(
+        reconcile(ServiceState::Deleted("nginx"), &[], Some(&hand), NOW),
+        EndpointsAction::Delete("nginx".into())
+    );
+    assert_eq!(
+        reconcile(ServiceState::Deleted("nginx"), &[], None, NOW),
+        EndpointsAction::Delete("nginx".into()),
+        "deleted even when the store does not show the Endpoints yet"
+    );
+    let bare = svc(json!({"ports": [{"port": 80}]}));
+    assert!(matches!(
+        ServiceState::of(Some(&bare), "nginx", true),
+        ServiceState::Present(_)
+    ));
+    assert!(matches!(
+        ServiceState::of(None, "nginx", true),
+        ServiceState::Deleted("nginx")
+    ));
+    assert!(matches!(
+        ServiceState::of(None, "nginx", false),
+        ServiceState::Absent
+    ));
 }
 
 #[test]
@@ -182,7 +222,8 @@ fn over_capacity_is_truncated_and_annotated() {
         })
         .collect();
     let refs: Vec<&Pod> = pods.iter().collect();
-    let EndpointsAction::Create(ep) = reconcile(Some(&basic()), &refs, None, NOW) else {
+    let EndpointsAction::Create(ep) = reconcile(ServiceState::Present(&basic()), &refs, None, NOW)
+    else {
         panic!()
     };
     let n: usize = ep

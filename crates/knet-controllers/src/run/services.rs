@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 
 use super::tracker::Expect;
 use super::{Ctx, SyncResult};
-use crate::endpoints::{self, EndpointsAction};
+use crate::endpoints::{self, EndpointsAction, ServiceState};
 use crate::pod::split_key;
 use crate::slices::SlicePlan;
 use crate::{endpointslice, labels, mirroring};
@@ -124,8 +124,14 @@ pub(crate) async fn sync_endpoints(ctx: Arc<Ctx>, key: String) -> SyncResult {
     let now = k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
+    let deleted = ctx
+        .deleted_services
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(&key);
+    let state = ServiceState::of(svc.as_deref(), name, deleted);
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), ns);
-    match endpoints::reconcile(svc.as_deref(), &pod_refs, existing.as_deref(), &now) {
+    match endpoints::reconcile(state, &pod_refs, existing.as_deref(), &now) {
         EndpointsAction::Nothing => {}
         EndpointsAction::Create(e) => match api.create(&PostParams::default(), &e).await {
             Ok(_) => {}
@@ -143,6 +149,14 @@ pub(crate) async fn sync_endpoints(ctx: Arc<Ctx>, key: String) -> SyncResult {
             Err(err) if is_status(&err, 404) => {}
             Err(err) => return Err(err.into()),
         },
+    }
+    if deleted {
+        // Done with the delete trigger, unless the Service came back
+        // meanwhile (its upsert already cleared it).
+        ctx.deleted_services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
     }
     Ok(None)
 }

@@ -122,6 +122,7 @@ fn build(tasks: &mut JoinSet<()>, client: kube::Client, cfg: Config) -> Arc<Ctx>
         pod_tracker: Default::default(),
         ipam_reserved: Default::default(),
         assumed: Default::default(),
+        deleted_services: Default::default(),
         cfg,
     })
 }
@@ -255,6 +256,32 @@ fn on_replicaset(ctx: &Arc<Ctx>) -> Callback<ReplicaSet> {
     })
 }
 
+fn on_service(ctx: &Arc<Ctx>) -> Callback<Service> {
+    let inner = on_self(
+        ctx,
+        |c| vec![&c.q.slices, &c.q.endpoints, &c.q.mirror],
+        |c| &c.services,
+    );
+    let ctx = Arc::clone(ctx);
+    Arc::new(move |c| {
+        let mut deleted = ctx
+            .deleted_services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &c {
+            Change::Delete(s) => {
+                deleted.insert(key(&s.metadata));
+            }
+            Change::Upsert { new, .. } => {
+                deleted.remove(&key(&new.metadata));
+            }
+            Change::Resynced => {}
+        }
+        drop(deleted);
+        inner(c)
+    })
+}
+
 fn on_slice(ctx: &Arc<Ctx>) -> Callback<EndpointSlice> {
     let ctx = Arc::clone(ctx);
     Arc::new(move |c| {
@@ -295,14 +322,7 @@ fn on_node(ctx: &Arc<Ctx>) -> Callback<Node> {
 fn start_informers(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>) {
     let c = ctx.client.clone();
     tasks.spawn(ctx.pods.run(Api::all(c.clone()), on_pod(ctx)));
-    tasks.spawn(ctx.services.run(
-        Api::all(c.clone()),
-        on_self(
-            ctx,
-            |c| vec![&c.q.slices, &c.q.endpoints, &c.q.mirror],
-            |c| &c.services,
-        ),
-    ));
+    tasks.spawn(ctx.services.run(Api::all(c.clone()), on_service(ctx)));
     tasks.spawn(ctx.endpoints.run(
         Api::all(c.clone()),
         on_self(ctx, |c| vec![&c.q.mirror, &c.q.endpoints], |c| &c.endpoints),
