@@ -127,12 +127,22 @@ pub async fn bridge(socket: WebSocket, mut io: ExecIo) {
             break;
         }
     }
-    let normal = axum::extract::ws::CloseFrame {
+    let _ = sink.send(normal_close()).await;
+    reader.abort();
+}
+
+/// Ends an upgraded WebSocket with `err` as the Status on the error channel.
+pub async fn refuse(mut socket: WebSocket, err: ApiError) {
+    let status = serde_json::to_vec(&err.to_status()).unwrap_or_default();
+    let _ = socket.send(Message::Binary(framed(3, &status))).await;
+    let _ = socket.send(normal_close()).await;
+}
+
+fn normal_close() -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame {
         code: 1000,
         reason: "".into(),
-    };
-    let _ = sink.send(Message::Close(Some(normal))).await;
-    reader.abort();
+    }))
 }
 
 fn framed(channel: u8, data: &[u8]) -> Bytes {

@@ -3,6 +3,7 @@
 //! runs the containers, probes them, writes the pod status, and on deletion
 //! stops everything gracefully and removes the pod.
 
+pub mod console;
 pub mod container;
 pub mod node;
 pub mod probe;
@@ -12,6 +13,7 @@ pub mod sandbox;
 use crate::containers::{PodFacts, process};
 use crate::files::envvars::service_env;
 use crate::podstatus::{ContainerObs, ContainerState, PodObs, pod_status};
+use console::{Console, StdioSpec};
 use container::ContainerTask;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -195,13 +197,14 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
     };
     let (stop_tx, stop_rx) = watch::channel(None);
     let (obs_tx, mut obs_rx) = mpsc::channel(64);
-    let (tasks, envs) = start_containers(&ctx, &pod, &sandbox, &obs_tx, &stop_rx).await;
+    let (tasks, envs, consoles) = start_containers(&ctx, &pod, &sandbox, &obs_tx, &stop_rx).await;
     drop(obs_tx);
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
     let entry = PodEntry {
         pause_pid: sandbox.pause_pid().unwrap_or(0),
         dir: sandbox.dir.clone(),
         containers: envs,
+        consoles,
     };
     ctx.registry.insert(&ns, &name, entry);
     let mut obs = initial_obs(&pod, &ctx, &start_time, &sandbox);
@@ -250,6 +253,7 @@ async fn start_containers<N: PodNetwork>(
 ) -> (
     Vec<tokio::task::JoinHandle<()>>,
     Vec<(String, Vec<(String, String)>)>,
+    Vec<Arc<Console>>,
 ) {
     let services: Vec<Value> = ctx
         .services
@@ -288,6 +292,7 @@ async fn start_containers<N: PodNetwork>(
         .unwrap_or_default();
     let mut tasks = Vec::new();
     let mut envs = Vec::new();
+    let mut consoles = Vec::new();
     for (index, c) in containers.iter().enumerate() {
         let cname = c["name"].as_str().unwrap_or("").to_string();
         let task = ContainerTask {
@@ -303,15 +308,17 @@ async fn start_containers<N: PodNetwork>(
             liveness: Probe::parse(&c["livenessProbe"], c),
             startup: Probe::parse(&c["startupProbe"], c),
             probe_target: target.clone(),
+            console: Console::new(StdioSpec::of(c)),
         };
         envs.push((cname, task.process.env.clone()));
+        consoles.push(task.console.clone());
         tasks.push(tokio::spawn(container::run(
             task,
             obs_tx.clone(),
             stop_rx.clone(),
         )));
     }
-    (tasks, envs)
+    (tasks, envs, consoles)
 }
 
 fn base_obs(

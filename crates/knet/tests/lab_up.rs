@@ -137,6 +137,53 @@ fn a_cluster_network_on_one_machine() {
     let hostname = lab.ok(&["exec", "pod-a", "--", "hostname"]);
     assert_eq!(hostname.trim(), "pod-a");
 
+    // `kubectl run -i --rm`: kubectl attaches to the container's stdin and
+    // output, then deletes the pod; the process reads what was typed.
+    let run = lab.kubectl_with_input(
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "asker",
+            "--image=busybox",
+            "--",
+            "sh",
+            "-c",
+            "read answer; echo \"got $answer in $(hostname)\"",
+        ],
+        "forty-two\n",
+    );
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && said.contains("got forty-two in asker"),
+        "kubectl run -i: {said}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(said.contains("pod \"asker\" deleted"), "{said}");
+    // Attaching without stdin to a container that has none streams its output.
+    lab.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  containers:
+  - {name: t, image: busybox, command: [sh, -c, "sleep 2; for i in 1 2 3; do echo tick $i; sleep 0.2; done"]}
+  restartPolicy: Never
+"#,
+    );
+    lab.wait_for(&["get", "pod", "ticker"], "{.status.phase}", "Running", 30);
+    let attached = lab.ok(&["attach", "ticker"]);
+    assert!(attached.contains("tick 3"), "kubectl attach: {attached}");
+    let refused = lab.kubectl(&["attach", "-i", "pod-a"]);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("stdin: true"),
+        "attach -i to a container without stdin is refused: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
     // Seed 003: a sibling container answers on localhost; Service env vars are set.
     lab.apply(
         r#"

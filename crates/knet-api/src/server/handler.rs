@@ -337,8 +337,12 @@ where
     let ws = <axum::extract::ws::WebSocketUpgrade as axum::extract::FromRequestParts<()>>::from_request_parts(&mut parts, &())
         .await
         .map_err(|e| ApiError::bad_request(format!("exec needs a WebSocket upgrade (v5.channel.k8s.io): {e}")))?;
-    let io = rt.exec(er).await?;
-    Ok(ws
-        .protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
-        .on_upgrade(move |socket| exec::bridge(socket, io)))
+    let ws = ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"]);
+    // As the kubelet does, a refusal by the runtime travels on the upgraded
+    // stream's error channel, so kubectl shows it instead of falling back
+    // to SPDY (which this server does not speak).
+    Ok(match rt.exec(er).await {
+        Ok(io) => ws.on_upgrade(move |socket| exec::bridge(socket, io)),
+        Err(e) => ws.on_upgrade(move |socket| exec::refuse(socket, e)),
+    })
 }

@@ -3,12 +3,14 @@
 //! kubelet's back-off (10 s doubling to 5 min), run its probes, and stop it
 //! with SIGTERM, the grace period, then SIGKILL.
 
+use super::console::Console;
 use super::probe::{Probe, ProbeTarget};
 use crate::containers::Process;
 use crate::podstatus::{ContainerObs, ContainerState};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
@@ -41,6 +43,8 @@ pub struct ContainerTask {
     pub startup: Option<Probe>,
     /// Where probes connect (the pod IP, from the node).
     pub probe_target: ProbeTarget,
+    /// Its stdin/terminal, for `kubectl attach`.
+    pub console: Arc<Console>,
 }
 
 fn now() -> String {
@@ -72,13 +76,50 @@ fn spawn(t: &ContainerTask) -> std::io::Result<Child> {
     for (k, v) in &t.process.env {
         cmd.arg("--env").arg(format!("{k}={v}"));
     }
+    let spec = t.console.spec();
+    if spec.tty {
+        cmd.arg("--tty");
+    }
     cmd.arg("--").args(&t.process.argv);
-    cmd.stdin(std::process::Stdio::null())
+    cmd.kill_on_drop(true);
+    if spec.tty {
+        // One terminal for stdin, stdout and stderr; `run-in --tty` makes it
+        // the controlling terminal of a new session (whose ID is the PID, so
+        // the process group is signalled as for other containers).
+        let pty = nix::pty::openpty(None, None)?;
+        let slave = |fd: &std::os::fd::OwnedFd| -> std::io::Result<std::process::Stdio> {
+            Ok(fd.try_clone()?.into())
+        };
+        cmd.stdin(slave(&pty.slave)?)
+            .stdout(slave(&pty.slave)?)
+            .stderr(slave(&pty.slave)?);
+        let child = cmd.spawn()?;
+        drop(pty.slave);
+        let master = std::fs::File::from(pty.master);
+        let mut reader = master.try_clone()?;
+        let mut log = log;
+        // The terminal's output goes to the log, which attachers follow; EIO
+        // once the process and everything holding the terminal are gone.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut log));
+        t.console.started(Some(master.try_clone()?), Some(master));
+        return Ok(child);
+    }
+    let (stdin, writer) = if spec.stdin {
+        let (r, w) = std::io::pipe()?;
+        (
+            std::process::Stdio::from(r),
+            Some(std::fs::File::from(std::os::fd::OwnedFd::from(w))),
+        )
+    } else {
+        (std::process::Stdio::null(), None)
+    };
+    cmd.stdin(stdin)
         .stdout(log.try_clone()?)
         .stderr(log)
-        .process_group(0)
-        .kill_on_drop(true);
-    cmd.spawn()
+        .process_group(0);
+    let child = cmd.spawn()?;
+    t.console.started(writer, None);
+    Ok(child)
 }
 
 /// Signals the container's whole process group, waits `grace`, then kills it.
@@ -152,6 +193,7 @@ pub async fn run(
             Outcome::LivenessFailed => (stop(&mut child, Duration::from_secs(30)).await, false),
         };
         let code = status.map(exit_code).unwrap_or(137);
+        t.console.exited(code);
         let terminated = ContainerState::Terminated {
             exit_code: code,
             reason: if code == 0 { "Completed" } else { "Error" }.into(),

@@ -1,13 +1,14 @@
 //! The live sandboxes of every node agent in this process, by pod: what
-//! `kubectl exec` and `kubectl logs` need to find a pod's namespaces, its
+//! `kubectl exec`, `attach` and `logs` need to find a pod's namespaces, its
 //! containers' environment and their log files.
 
+use super::console::Console;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// One running pod.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PodEntry {
     /// PID of the sandbox's pause process.
     pub pause_pid: u32,
@@ -15,6 +16,8 @@ pub struct PodEntry {
     pub dir: PathBuf,
     /// Containers in spec order, with the environment each was started with.
     pub containers: Vec<(String, Vec<(String, String)>)>,
+    /// The containers' consoles, in the same order (for `kubectl attach`).
+    pub consoles: Vec<Arc<Console>>,
 }
 
 impl PodEntry {
@@ -24,6 +27,15 @@ impl PodEntry {
             Some(n) => self.containers.iter().find(|(c, _)| c == n),
             None => self.containers.first(),
         }
+    }
+
+    /// The named container's console, or the first container's.
+    pub fn console(&self, name: Option<&str>) -> Option<&Arc<Console>> {
+        let i = match name {
+            Some(n) => self.containers.iter().position(|(c, _)| c == n)?,
+            None => 0,
+        };
+        self.consoles.get(i)
     }
 }
 

@@ -1,17 +1,20 @@
-//! `kubectl exec` and `kubectl logs` for lab pods: the API server's
+//! `kubectl exec`, `attach` and `logs` for lab pods: the API server's
 //! [`PodRuntime`], backed by the node agents' registry of live sandboxes.
 //! Exec runs the command through `knet run-in` inside the pod's namespaces
-//! with the container's environment; logs read the container's log file.
+//! with the container's environment; logs read the container's log file;
+//! attach follows that file from its end and writes to the running
+//! process's stdin (a pipe, or its terminal for `tty: true`).
 
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use knet_api::exec::{ExecIo, ExecOutput, ExecRequest, LogRequest, PodRuntime};
 use knet_api::status::ApiError;
+use knet_lab::agent::console::{Console, RunState};
 use knet_lab::agent::registry::Registry;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// Exec and logs over the lab's running pods.
@@ -26,6 +29,7 @@ struct Target {
     dir: PathBuf,
     container: String,
     env: Vec<(String, String)>,
+    console: Option<Arc<Console>>,
 }
 
 /// Finds the pod's sandbox and container (boxed error: `ApiError` is large).
@@ -46,11 +50,13 @@ fn find(
             "container {c} is not valid for pod {pod}"
         )))
     })?;
+    let console = entry.console(Some(&name)).cloned();
     Ok(Target {
         pause_pid: entry.pause_pid,
         dir: entry.dir,
         container: name,
         env,
+        console,
     })
 }
 
@@ -65,9 +71,12 @@ impl PodRuntime for LabRuntime {
         let exe = self.knet_exe.clone();
         async move {
             let t = found.map_err(|e| *e)?;
-            if req.attach || req.command.is_empty() {
+            if req.attach {
+                return attach(&t, &req).map_err(|e| *e);
+            }
+            if req.command.is_empty() {
                 return Err(ApiError::bad_request(
-                    "attach is not supported in the lab; use exec with a command",
+                    "exec needs a command (kubectl exec POD -- COMMAND)",
                 ));
             }
             let mut cmd = tokio::process::Command::new(exe);
@@ -114,6 +123,128 @@ impl PodRuntime for LabRuntime {
             Ok(rx)
         }
         .boxed()
+    }
+}
+
+/// How often an attach session looks for new output in the log file.
+const ATTACH_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// `kubectl attach` (and `kubectl run -i`): the running process's output
+/// from now on, and the client's input on its stdin.
+fn attach(t: &Target, req: &ExecRequest) -> Result<ExecIo, Box<ApiError>> {
+    let console = t
+        .console
+        .clone()
+        .ok_or_else(|| Box::new(ApiError::internal("the container has no console")))?;
+    let run = match *console.subscribe().borrow() {
+        RunState::Running(n) => n,
+        _ => {
+            return Err(Box::new(ApiError::bad_request(format!(
+                "container {} is not running; use kubectl logs to read its output",
+                t.container
+            ))));
+        }
+    };
+    let spec = console.spec();
+    if req.stdin && !spec.stdin {
+        return Err(Box::new(ApiError::bad_request(format!(
+            "container {} was not started with stdin: true; attach without -i, or set stdin: true in its spec",
+            t.container
+        ))));
+    }
+    if req.tty && !spec.tty {
+        return Err(Box::new(ApiError::bad_request(format!(
+            "container {} was not started with tty: true; attach without -t",
+            t.container
+        ))));
+    }
+    let path = t.dir.join(&t.container).join("0.log");
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let states = console.subscribe();
+    tokio::spawn(follow_run(path, run, states, out_tx));
+    let stdin = req.stdin.then(|| {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let console = console.clone();
+        tokio::spawn(async move {
+            while let Some(b) = rx.recv().await {
+                let Some(w) = console.stdin() else { break };
+                let wrote = tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    (&*w).write_all(&b)
+                })
+                .await;
+                if !matches!(wrote, Ok(Ok(()))) {
+                    break;
+                }
+            }
+            if console.spec().stdin_once {
+                console.close_stdin();
+            }
+        });
+        tx
+    });
+    let resize = spec.tty.then(|| {
+        let (tx, mut rx) = mpsc::channel::<(u16, u16)>(4);
+        tokio::spawn(async move {
+            while let Some((cols, rows)) = rx.recv().await {
+                console.resize(cols, rows);
+            }
+        });
+        tx
+    });
+    Ok(ExecIo {
+        stdin,
+        output: out_rx,
+        resize,
+    })
+}
+
+/// Streams what run `run` of the container appends to its log from now on,
+/// until that run ends (or the client goes away).
+async fn follow_run(
+    path: PathBuf,
+    run: u64,
+    mut states: tokio::sync::watch::Receiver<RunState>,
+    tx: mpsc::Sender<ExecOutput>,
+) {
+    let Ok(mut f) = tokio::fs::File::open(&path).await else {
+        return;
+    };
+    if f.seek(std::io::SeekFrom::End(0)).await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // Look at the state before reading, so output written before the
+        // exit is all sent before the exit code.
+        let state = *states.borrow_and_update();
+        loop {
+            match f.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    let chunk = Bytes::copy_from_slice(&buf[..n]);
+                    if tx.send(ExecOutput::Stdout(chunk)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        match state {
+            RunState::Running(n) if n == run => {}
+            // The session ends with the process, successfully whatever its
+            // exit code, as the kubelet's attach does: kubectl reads how the
+            // container ended from the pod's status (`kubectl run -i`).
+            _ => {
+                let _ = tx.send(ExecOutput::Exit(0)).await;
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ATTACH_POLL) => {}
+            changed = states.changed() => if changed.is_err() { return },
+            () = tx.closed() => return,
+        }
     }
 }
 

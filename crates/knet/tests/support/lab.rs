@@ -89,6 +89,27 @@ impl Lab {
             .expect("run kubectl")
     }
 
+    /// Runs kubectl with `input` on its stdin.
+    pub(crate) fn kubectl_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .env("KUBECONFIG", &self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .expect("write kubectl's stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait for kubectl")
+    }
+
     /// Runs kubectl and returns stdout, failing the test on a non-zero exit.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
