@@ -116,6 +116,25 @@ pub fn plan(
     }
 }
 
+/// Whether a foreground deletion of owner `uid` still waits for dependents
+/// to go (so the owner must be looked at again).
+pub fn waits_for_dependents(uid: &str, owner: &OwnerState, dependents: &[Dependent]) -> bool {
+    matches!(owner, OwnerState::Deleting(f)
+        if f.iter().any(|x| x == labels::FOREGROUND_FINALIZER)
+            && !f.iter().any(|x| x == labels::ORPHAN_FINALIZER))
+        && dependents
+            .iter()
+            .any(|d| d.owners.iter().any(|o| o.uid == uid))
+}
+
+/// Whether an object carries a finalizer only the collector removes.
+pub fn has_gc_finalizer(finalizers: Option<&[String]>) -> bool {
+    finalizers
+        .unwrap_or_default()
+        .iter()
+        .any(|f| f == labels::ORPHAN_FINALIZER || f == labels::FOREGROUND_FINALIZER)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +200,36 @@ mod tests {
                 GcAction::RemoveFinalizer("orphan")
             ]
         );
+    }
+
+    #[test]
+    fn leaf_objects_lose_their_finalizer_at_once() {
+        // A pod deleted in the foreground has no dependents: nothing to wait for.
+        for f in ["foregroundDeletion", "orphan"] {
+            let state = OwnerState::Deleting(vec![f.into(), "example.com/x".into()]);
+            let other = [dep("a", &["rs"], false)];
+            assert_eq!(
+                plan("pod", &state, &other, &|_| false),
+                vec![GcAction::RemoveFinalizer(if f == "orphan" {
+                    "orphan"
+                } else {
+                    "foregroundDeletion"
+                })]
+            );
+            assert!(!waits_for_dependents("pod", &state, &other));
+        }
+        assert!(has_gc_finalizer(Some(&["orphan".to_string()])));
+        assert!(!has_gc_finalizer(Some(&["example.com/x".to_string()])));
+        assert!(!has_gc_finalizer(None));
+    }
+
+    #[test]
+    fn foreground_waits_while_dependents_terminate() {
+        let state = OwnerState::Deleting(vec!["foregroundDeletion".into()]);
+        let deps = [dep("a", &["rs"], true)];
+        assert!(plan("rs", &state, &deps, &|_| false).is_empty());
+        assert!(waits_for_dependents("rs", &state, &deps));
+        assert!(!waits_for_dependents("rs", &OwnerState::Gone, &deps));
     }
 
     #[test]

@@ -171,33 +171,56 @@ async fn only_the_lease_holder_acts_and_a_standby_takes_over() -> anyhow::Result
     Ok(())
 }
 
+/// Names of the objects of a kind (`kubectl get KIND`) with the label.
+fn names(c: &Cluster, kind: &str, label: &str) -> anyhow::Result<Vec<String>> {
+    let out = c.kubectl(&[
+        "get",
+        kind,
+        "-l",
+        label,
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])?;
+    Ok(out.split_whitespace().map(str::to_string).collect())
+}
+
+/// Pods, ReplicaSets and Deployments still being deleted (with what holds them).
+fn stuck(c: &Cluster) -> anyhow::Result<String> {
+    let out = c.kubectl(&[
+        "get",
+        "deploy,rs,pods",
+        "-o",
+        r#"jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.kind}/{.metadata.name} {.metadata.finalizers}{"\n"}{end}"#,
+    ])?;
+    Ok(out.trim().to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orphan_and_foreground_finalizers_are_honoured() -> anyhow::Result<()> {
+async fn kubectl_cascade_orphan_foreground_and_background() -> anyhow::Result<()> {
     let c = Cluster::start().await?;
     let rs: Api<ReplicaSet> = Api::namespaced(c.client.clone(), "default");
-    for name in ["keep", "fg"] {
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    for name in ["keep", "fg", "bg"] {
         c.kubectl(&[
             "create",
             "deploy",
             name,
             "--image=nginx:1.19",
-            "--replicas=1",
+            "--replicas=2",
         ])?;
     }
-    c.kubectl(&["rollout", "status", "deploy/keep", "--timeout=30s"])?;
-    c.kubectl(&["rollout", "status", "deploy/fg", "--timeout=30s"])?;
-    // Orphan: the ReplicaSet outlives its Deployment, without the owner reference.
-    c.kubectl(&[
-        "patch",
-        "deploy",
-        "keep",
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"finalizers":["orphan"]}}"#,
-    ])?;
-    c.kubectl(&["delete", "deploy", "keep", "--wait=false"])?;
+    for name in ["keep", "fg", "bg"] {
+        c.kubectl(&[
+            "rollout",
+            "status",
+            &format!("deploy/{name}"),
+            "--timeout=30s",
+        ])?;
+    }
+    // Orphan: the ReplicaSet and pods outlive the Deployment, the
+    // ReplicaSet without its owner reference.
+    c.kubectl(&["delete", "deploy", "keep", "--cascade=orphan"])?;
     eventually("deployment gone, ReplicaSet orphaned", 30, || async {
-        let gone = c.kubectl(&["get", "deploy", "-o", "jsonpath={.items[*].metadata.name}"])?;
         let sets = rs
             .list(&ListParams::default().labels("app=keep"))
             .await?
@@ -208,43 +231,90 @@ async fn orphan_and_foreground_finalizers_are_honoured() -> anyhow::Result<()> {
                 .owner_references
                 .as_ref()
                 .is_none_or(|o| o.is_empty());
-        Ok((!gone.split_whitespace().any(|n| n == "keep") && orphaned).then_some(()))
+        Ok((names(&c, "deploy", "app=keep")?.is_empty() && orphaned).then_some(()))
     })
     .await?;
-    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
-    assert_eq!(
-        pods.list(&ListParams::default().labels("app=keep"))
-            .await?
-            .items
-            .len(),
-        1,
-        "orphaned pods stay"
+    let kept = pods
+        .list(&ListParams::default().labels("app=keep"))
+        .await?
+        .items;
+    assert_eq!(kept.len(), 2, "orphaned pods stay");
+    assert!(
+        kept.iter().all(|p| p
+            .metadata
+            .owner_references
+            .as_ref()
+            .is_some_and(|o| o.len() == 1)),
+        "pods keep their ReplicaSet owner"
     );
-    // Foreground: dependents go first, then the Deployment.
+    // Foreground: a pod held by a finalizer of ours keeps the ReplicaSet and
+    // the Deployment (deletionTimestamp + foregroundDeletion) until it goes.
+    let held = names(&c, "pods", "app=fg")?.remove(0);
     c.kubectl(&[
         "patch",
-        "deploy",
-        "fg",
+        "pod",
+        &held,
         "--type=merge",
         "-p",
-        r#"{"metadata":{"finalizers":["foregroundDeletion"]}}"#,
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
     ])?;
-    c.kubectl(&["delete", "deploy", "fg", "--wait=false"])?;
+    c.kubectl(&[
+        "delete",
+        "deploy",
+        "fg",
+        "--cascade=foreground",
+        "--wait=false",
+    ])?;
+    let fin = c.kubectl(&[
+        "get",
+        "deploy",
+        "fg",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp} {.metadata.finalizers}",
+    ])?;
+    assert!(
+        fin.contains("foregroundDeletion") && !fin.starts_with(' '),
+        "deployment marked for foreground deletion: {fin}"
+    );
+    eventually("only the held pod is left", 30, || async {
+        Ok((names(&c, "pods", "app=fg")? == [held.clone()]).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(names(&c, "deploy", "app=fg")?, ["fg"], "waits for its pods");
+    assert_eq!(names(&c, "rs", "app=fg")?.len(), 1, "waits for its pods");
+    c.kubectl(&[
+        "patch",
+        "pod",
+        &held,
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ])?;
     eventually("foreground deletion completes", 30, || async {
-        let names = c.kubectl(&["get", "deploy", "-o", "jsonpath={.items[*].metadata.name}"])?;
-        let sets = rs
-            .list(&ListParams::default().labels("app=fg"))
-            .await?
-            .items;
-        let ps = pods
-            .list(&ListParams::default().labels("app=fg"))
-            .await?
-            .items;
+        Ok((names(&c, "deploy", "app=fg")?.is_empty()
+            && names(&c, "rs", "app=fg")?.is_empty()
+            && names(&c, "pods", "app=fg")?.is_empty())
+        .then_some(()))
+    })
+    .await?;
+    // A leaf deleted in the foreground has nothing to wait for.
+    let leaf = names(&c, "pods", "app=keep")?.remove(0);
+    c.kubectl(&["delete", "pod", &leaf, "--cascade=foreground"])?;
+    // Background (kubectl's default) still collects everything.
+    c.kubectl(&["delete", "deploy", "bg"])?;
+    eventually("background deletion completes", 30, || async {
         Ok(
-            (!names.split_whitespace().any(|n| n == "fg") && sets.is_empty() && ps.is_empty())
+            (names(&c, "rs", "app=bg")?.is_empty() && names(&c, "pods", "app=bg")?.is_empty())
                 .then_some(()),
         )
     })
     .await?;
+    eventually("nothing left with a finalizer pending", 30, || async {
+        let s = stuck(&c)?;
+        Ok(s.is_empty().then_some(()))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {}", stuck(&c).unwrap_or_default()))?;
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! Delete and deletecollection: finalizers turn a delete into setting
 //! `deletionTimestamp`; a pod bound to a node is deleted gracefully (it stays,
 //! terminating, until its node agent removes it with a zero grace period);
-//! deleting a namespace removes what it holds. `propagationPolicy` is
-//! checked; the garbage collector acts on the `orphan`/`foregroundDeletion`
-//! finalizers when they are set.
+//! deleting a namespace removes what it holds. As in kube-apiserver,
+//! `propagationPolicy` Orphan (or the legacy `orphanDependents: true`) adds
+//! the `orphan` finalizer and Foreground adds `foregroundDeletion`, so the
+//! object stays (with a deletionTimestamp) until the garbage collector has
+//! detached or deleted its dependents and removed the finalizer; Background
+//! (the default for every type served here, as for apps/v1) removes both.
 
 use super::Api;
 use super::admit;
@@ -11,13 +14,29 @@ use super::read;
 use super::request::{Query, Target};
 use super::respond;
 use crate::resources::{RESOURCES, Resource};
-use crate::status::ApiError;
+use crate::status::{ApiError, Cause};
 use crate::store::{Key, Mutation};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 /// Namespaces Kubernetes refuses to delete.
 const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// Finalizer asking the garbage collector to detach the dependents first.
+const ORPHAN_FINALIZER: &str = "orphan";
+/// Finalizer asking the garbage collector to delete the dependents first.
+const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// How a delete treats the object's dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Propagation {
+    /// Dependents lose their owner reference and stay.
+    Orphan,
+    /// The object goes now; the garbage collector deletes dependents after.
+    Background,
+    /// Dependents go first, then the object.
+    Foreground,
+}
 
 /// The `DeleteOptions` knet honours.
 #[derive(Debug, Default)]
@@ -27,6 +46,72 @@ pub(crate) struct DeleteOptions {
     dry_run: bool,
     /// `gracePeriodSeconds`, if given.
     grace: Option<i64>,
+    /// `propagationPolicy` or the legacy `orphanDependents`, if given.
+    propagation: Option<Propagation>,
+}
+
+/// `propagationPolicy` and `orphanDependents` (body first, then query);
+/// both at once is Invalid, as in kube-apiserver.
+fn propagation(q: &Query, b: &Value) -> Result<Option<Propagation>, ApiError> {
+    let policy = b["propagationPolicy"]
+        .as_str()
+        .or_else(|| q.get("propagationPolicy"));
+    let orphan = b["orphanDependents"]
+        .as_bool()
+        .or_else(|| q.get("orphanDependents").and_then(|o| o.parse().ok()));
+    if let (Some(p), Some(_)) = (policy, orphan) {
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            vec![Cause::new(
+                "FieldValueInvalid",
+                "propagationPolicy",
+                format!(
+                    "Invalid value: \"{p}\": orphanDependents and deletionPropagation cannot be both set"
+                ),
+            )],
+        ));
+    }
+    Ok(match (policy, orphan) {
+        (Some("Orphan"), _) | (None, Some(true)) => Some(Propagation::Orphan),
+        (Some("Background"), _) | (None, Some(false)) => Some(Propagation::Background),
+        (Some("Foreground"), _) => Some(Propagation::Foreground),
+        (Some(p), _) => {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy must be one of Orphan, Background or Foreground, got {p:?}"
+            )));
+        }
+        (None, None) => None,
+    })
+}
+
+/// The finalizers a delete leaves on an object (kube-apiserver's
+/// `deletionFinalizersForGarbageCollection`): the garbage-collection ones
+/// follow the requested policy; without one, those already set stay; the
+/// default (Background) adds none. Other finalizers are kept in order.
+fn gc_finalizers(current: &[String], policy: Option<Propagation>) -> Vec<String> {
+    let has = |f: &str| current.iter().any(|x| x == f);
+    let (orphan, foreground) = match policy {
+        Some(Propagation::Orphan) => (true, false),
+        Some(Propagation::Foreground) => (false, true),
+        Some(Propagation::Background) => (false, false),
+        None if has(ORPHAN_FINALIZER) => (true, false),
+        None => (false, has(FOREGROUND_FINALIZER)),
+    };
+    let mut out: Vec<String> = current
+        .iter()
+        .filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_FINALIZER)
+        .cloned()
+        .collect();
+    if orphan {
+        out.push(ORPHAN_FINALIZER.into());
+    }
+    if foreground {
+        out.push(FOREGROUND_FINALIZER.into());
+    }
+    let same = out.len() == current.len() && out.iter().all(|f| has(f));
+    if same { current.to_vec() } else { out }
 }
 
 impl DeleteOptions {
@@ -34,17 +119,7 @@ impl DeleteOptions {
     pub(crate) fn parse(q: &Query, body: Option<&Value>) -> Result<Self, ApiError> {
         let empty = json!({});
         let b = body.unwrap_or(&empty);
-        let propagation = b["propagationPolicy"]
-            .as_str()
-            .or_else(|| q.get("propagationPolicy"))
-            .map(str::to_string);
-        if let Some(p) = propagation.as_deref()
-            && !matches!(p, "Orphan" | "Background" | "Foreground")
-        {
-            return Err(ApiError::bad_request(format!(
-                "propagationPolicy must be one of Orphan, Background or Foreground, got {p:?}"
-            )));
-        }
+        let propagation = propagation(q, b)?;
         let dry = b["dryRun"]
             .as_array()
             .is_some_and(|a| a.iter().any(|v| v == "All"))
@@ -58,6 +133,7 @@ impl DeleteOptions {
             grace: b["gracePeriodSeconds"]
                 .as_i64()
                 .or_else(|| q.get("gracePeriodSeconds").and_then(|g| g.parse().ok())),
+            propagation,
         })
     }
 }
@@ -162,29 +238,37 @@ fn deletion(
     opts: &DeleteOptions,
     at: &dyn Fn(i64) -> String,
 ) -> Deletion {
-    let finalizers: Vec<Value> = cur["metadata"]["finalizers"]
+    let current: Vec<String> = cur["metadata"]["finalizers"]
         .as_array()
-        .cloned()
-        .unwrap_or_default();
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect();
+    // Namespaces go through the namespace lifecycle, not the collector.
+    let finalizers = if (r.group, r.plural) == ("", "namespaces") {
+        current.clone()
+    } else {
+        gc_finalizers(&current, opts.propagation)
+    };
     let terminating = cur["metadata"]["deletionTimestamp"].is_string();
     let grace = pod_grace(r, &cur, opts.grace);
-    if terminating {
-        // The node agent's final delete (grace 0) removes a terminating pod.
-        return if finalizers.is_empty() && grace == 0 {
-            Deletion::Remove(cur)
-        } else {
-            Deletion::Keep(cur)
-        };
-    }
     if finalizers.is_empty() && grace == 0 {
+        // Also the node agent's final delete (grace 0) of a terminating pod.
         return Deletion::Remove(cur);
+    }
+    if terminating && finalizers == current {
+        return Deletion::Keep(cur);
     }
     let mut next = cur;
     let m = admit::metadata(&mut next);
-    m.insert("deletionTimestamp".into(), json!(at(grace)));
-    m.insert("deletionGracePeriodSeconds".into(), json!(grace));
-    if !finalizers.is_empty() {
-        m.insert("finalizers".into(), Value::Array(finalizers));
+    if !terminating {
+        m.insert("deletionTimestamp".into(), json!(at(grace)));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+    }
+    if finalizers.is_empty() {
+        m.remove("finalizers");
+    } else {
+        m.insert("finalizers".into(), json!(finalizers));
     }
     Deletion::Mark(next)
 }
@@ -292,6 +376,130 @@ mod deletion_tests {
 
     fn at(secs: i64) -> String {
         format!("T+{secs}")
+    }
+
+    fn policy(p: Propagation) -> DeleteOptions {
+        DeleteOptions {
+            propagation: Some(p),
+            ..Default::default()
+        }
+    }
+
+    fn finalizers(v: &Value) -> Vec<&str> {
+        v["metadata"]["finalizers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn orphan_and_foreground_mark_the_object_with_their_finalizer() {
+        let deploys = lookup("apps", "v1", "deployments").unwrap();
+        let d = json!({"metadata": {"name": "d", "finalizers": ["example.com/keep"]}});
+        let Deletion::Mark(o) = deletion(deploys, d.clone(), &policy(Propagation::Orphan), &at)
+        else {
+            panic!("orphan marks")
+        };
+        assert_eq!(finalizers(&o), ["example.com/keep", "orphan"]);
+        assert_eq!(o["metadata"]["deletionTimestamp"], "T+0");
+        let Deletion::Mark(f) = deletion(deploys, o.clone(), &policy(Propagation::Foreground), &at)
+        else {
+            panic!("a second delete may switch the policy")
+        };
+        assert_eq!(finalizers(&f), ["example.com/keep", "foregroundDeletion"]);
+        assert!(
+            matches!(
+                deletion(deploys, f.clone(), &opts(None), &at),
+                Deletion::Keep(_)
+            ),
+            "a delete without a policy keeps the finalizers set"
+        );
+        let plain = json!({"metadata": {"name": "d"}});
+        assert!(matches!(
+            deletion(deploys, plain.clone(), &opts(None), &at),
+            Deletion::Remove(_)
+        ));
+        assert!(matches!(
+            deletion(
+                deploys,
+                plain.clone(),
+                &policy(Propagation::Background),
+                &at
+            ),
+            Deletion::Remove(_)
+        ));
+        let Deletion::Mark(fg) = deletion(deploys, plain, &policy(Propagation::Foreground), &at)
+        else {
+            panic!("foreground marks")
+        };
+        assert_eq!(finalizers(&fg), ["foregroundDeletion"]);
+        assert!(
+            matches!(
+                deletion(deploys, fg, &policy(Propagation::Background), &at),
+                Deletion::Remove(_)
+            ),
+            "background drops the collector's finalizer: nothing left to wait for"
+        );
+        let namespaces = lookup("", "v1", "namespaces").unwrap();
+        assert!(matches!(
+            deletion(
+                namespaces,
+                json!({"metadata": {"name": "n"}}),
+                &policy(Propagation::Orphan),
+                &at
+            ),
+            Deletion::Remove(_)
+        ));
+    }
+
+    #[test]
+    fn terminating_pod_with_foreground_waits_for_the_collector() {
+        let pods = lookup("", "v1", "pods").unwrap();
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}});
+        let Deletion::Mark(m) = deletion(pods, pod, &policy(Propagation::Foreground), &at) else {
+            panic!("marked")
+        };
+        assert_eq!(m["metadata"]["deletionTimestamp"], "T+30");
+        assert_eq!(finalizers(&m), ["foregroundDeletion"]);
+        assert!(
+            matches!(deletion(pods, m, &opts(Some(0)), &at), Deletion::Keep(_)),
+            "the node agent's final delete leaves the finalizer to the collector"
+        );
+    }
+
+    #[test]
+    fn delete_options_policy_and_legacy_orphan_dependents() {
+        let q = Query::parse(None);
+        let p = |b: Value| DeleteOptions::parse(&q, Some(&b)).map(|o| o.propagation);
+        assert_eq!(
+            p(json!({"propagationPolicy": "Orphan"})).unwrap(),
+            Some(Propagation::Orphan)
+        );
+        assert_eq!(
+            p(json!({"orphanDependents": true})).unwrap(),
+            Some(Propagation::Orphan)
+        );
+        assert_eq!(
+            p(json!({"orphanDependents": false})).unwrap(),
+            Some(Propagation::Background)
+        );
+        assert_eq!(p(json!({})).unwrap(), None);
+        let both =
+            p(json!({"propagationPolicy": "Foreground", "orphanDependents": true})).unwrap_err();
+        assert_eq!(both.code, 422);
+        assert!(
+            both.message.contains("cannot be both set"),
+            "{}",
+            both.message
+        );
+        assert_eq!(
+            p(json!({"propagationPolicy": "Sideways"}))
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 
     #[test]

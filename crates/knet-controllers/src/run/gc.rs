@@ -162,6 +162,26 @@ async fn remove_finalizer(
         .map(|_| ())
 }
 
+/// GC work-item keys of the owners `meta` names (queued when a dependent
+/// goes, so a foreground deletion waiting on it finishes promptly).
+pub(crate) fn owner_gc_keys(meta: &ObjectMeta) -> Vec<String> {
+    let ns = meta.namespace.as_deref().unwrap_or_default();
+    meta.owner_references
+        .iter()
+        .flatten()
+        .map(|r| owner_gc_key(r, ns))
+        .collect()
+}
+
+fn owner_gc_key(r: &OwnerReference, dependent_ns: &str) -> String {
+    let ns = if cluster_scoped(&r.kind) {
+        ""
+    } else {
+        dependent_ns
+    };
+    format!("{}|{}|{}|{}|{}", r.api_version, r.kind, ns, r.name, r.uid)
+}
+
 /// Garbage collector: one owner, keyed `apiVersion|kind|namespace|name|uid`.
 pub(crate) async fn sync_owner(ctx: Arc<Ctx>, key: String) -> SyncResult {
     let parts: Vec<&str> = key.split('|').collect();
@@ -175,7 +195,9 @@ pub(crate) async fn sync_owner(ctx: Arc<Ctx>, key: String) -> SyncResult {
             .is_some_and(|d| alive_in_store(&ctx, &d.namespace, r))
     };
     let actions = gc::plan(uid, &state, &deps, &alive);
-    let mut again = None;
+    // Foreground deletion waits for dependents to go: look again shortly
+    // (their delete events also queue this owner).
+    let mut again = gc::waits_for_dependents(uid, &state, &deps).then_some(Duration::from_secs(1));
     for a in actions {
         match a {
             GcAction::Delete { index, propagation } => {
@@ -209,7 +231,6 @@ pub(crate) async fn sync_owner(ctx: Arc<Ctx>, key: String) -> SyncResult {
             }
         }
     }
-    // Foreground deletion waits for dependents to go: look again shortly.
     Ok(if matches!(state, OwnerState::Deleting(_)) {
         again
     } else {
@@ -217,11 +238,50 @@ pub(crate) async fn sync_owner(ctx: Arc<Ctx>, key: String) -> SyncResult {
     })
 }
 
+/// Kinds the controllers do not watch that may still be deleted with the
+/// `orphan` or `foregroundDeletion` finalizer (apiVersion, kind).
+const UNWATCHED: &[(&str, &str)] = &[
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "ServiceAccount"),
+    ("networking.k8s.io/v1", "Ingress"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("coordination.k8s.io/v1", "Lease"),
+];
+
+/// Queues objects of unwatched kinds that wait for the collector's
+/// finalizer to go; kinds the API does not serve are skipped.
+async fn sweep_unwatched(ctx: &Ctx) {
+    for (api_version, kind) in UNWATCHED {
+        let api = dyn_api(ctx, &resource(api_version, kind), "", false);
+        let items = match api.list(&Default::default()).await {
+            Ok(l) => l.items,
+            Err(e) => {
+                tracing::debug!(%kind, error = %e, "garbage collector sweep: list failed");
+                continue;
+            }
+        };
+        for o in items {
+            let m = &o.metadata;
+            if m.deletion_timestamp.is_some() && gc::has_gc_finalizer(m.finalizers.as_deref()) {
+                ctx.q.gc.add(format!(
+                    "{api_version}|{kind}|{}|{}|{}",
+                    m.namespace.as_deref().unwrap_or_default(),
+                    m.name.as_deref().unwrap_or_default(),
+                    m.uid.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+}
+
 /// Every `SWEEP_EVERY`, queues owners that dependents name but the stores
-/// do not hold (deletions the watch may have missed).
+/// do not hold (deletions the watch may have missed), and objects of
+/// unwatched kinds held by the collector's finalizers.
 pub(crate) async fn sweep_loop(ctx: Arc<Ctx>) {
     loop {
         tokio::time::sleep(SWEEP_EVERY).await;
+        sweep_unwatched(&ctx).await;
         let mut deps: Vec<Dependent> = ctx
             .pods
             .store
@@ -246,15 +306,7 @@ pub(crate) async fn sweep_loop(ctx: Arc<Ctx>) {
         for d in deps {
             for r in &d.owners {
                 if !alive_in_store(&ctx, &d.namespace, r) {
-                    let ns = if cluster_scoped(&r.kind) {
-                        ""
-                    } else {
-                        d.namespace.as_str()
-                    };
-                    ctx.q.gc.add(format!(
-                        "{}|{}|{}|{}|{}",
-                        r.api_version, r.kind, ns, r.name, r.uid
-                    ));
+                    ctx.q.gc.add(owner_gc_key(r, &d.namespace));
                 }
             }
         }

@@ -84,6 +84,13 @@ pub(crate) async fn sync_slices(ctx: Arc<Ctx>, key: String) -> SyncResult {
         return Ok(Some(CATCH_UP));
     }
     let svc = ctx.services.get(ns, name);
+    if svc
+        .as_ref()
+        .is_some_and(|s| s.metadata.deletion_timestamp.is_some())
+    {
+        // Being deleted (foreground): its slices are the collector's now.
+        return Ok(None);
+    }
     let existing: Vec<Arc<EndpointSlice>> = ctx
         .slices
         .by_index(&format!("svc:{key}"))

@@ -151,6 +151,29 @@ pub(crate) fn services_selecting(
     out
 }
 
+/// Garbage-collector work from a change: an object being deleted with the
+/// `orphan` or `foregroundDeletion` finalizer is an owner to process (even
+/// a leaf, whose finalizer then goes at once); a deleted object's owners are
+/// looked at again (a foreground deletion may be waiting for it).
+fn gc_work<K: Resource<DynamicType = ()>>(ctx: &Ctx, c: &Change<'_, K>) {
+    match c {
+        Change::Upsert { new, .. } => {
+            let m = new.meta();
+            if m.deletion_timestamp.is_some()
+                && crate::gc::has_gc_finalizer(m.finalizers.as_deref())
+            {
+                ctx.q.gc.add(gc_key(*new));
+            }
+        }
+        Change::Delete(o) => {
+            for k in super::gc::owner_gc_keys(o.meta()) {
+                ctx.q.gc.add(k);
+            }
+        }
+        Change::Resynced => {}
+    }
+}
+
 fn enqueue_all<K: Resource<DynamicType = ()> + Clone + 'static>(inf: &Informer<K>, q: &WorkQueue) {
     for o in inf.store.state() {
         q.add(key(o.meta()));
@@ -160,6 +183,7 @@ fn enqueue_all<K: Resource<DynamicType = ()> + Clone + 'static>(inf: &Informer<K
 fn on_pod(ctx: &Arc<Ctx>) -> Callback<Pod> {
     let ctx = Arc::clone(ctx);
     Arc::new(move |c| {
+        gc_work(&ctx, &c);
         let versions: Vec<&Pod> = match &c {
             Change::Upsert { old, new } => old.as_deref().into_iter().chain([*new]).collect(),
             Change::Delete(p) => vec![*p],
@@ -225,6 +249,7 @@ where
                 q.add(key(o.meta()));
             }
             ctx.q.gc.add(gc_key(o));
+            gc_work(&ctx, &Change::Delete(o));
         }
         Change::Resynced => {
             for q in queues(&ctx) {
@@ -285,6 +310,7 @@ fn on_service(ctx: &Arc<Ctx>) -> Callback<Service> {
 fn on_slice(ctx: &Arc<Ctx>) -> Callback<EndpointSlice> {
     let ctx = Arc::clone(ctx);
     Arc::new(move |c| {
+        gc_work(&ctx, &c);
         let s = match &c {
             Change::Upsert { new, .. } => *new,
             Change::Delete(s) => *s,
@@ -307,6 +333,7 @@ fn on_slice(ctx: &Arc<Ctx>) -> Callback<EndpointSlice> {
 fn on_node(ctx: &Arc<Ctx>) -> Callback<Node> {
     let ctx = Arc::clone(ctx);
     Arc::new(move |c| {
+        gc_work(&ctx, &c);
         match &c {
             Change::Upsert { new, .. } => ctx.q.ipam.add(new.name_any()),
             Change::Delete(n) => ctx.q.ipam.add(n.name_any()),
