@@ -2,7 +2,7 @@
 //! `/version`, legacy `/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`, and the
 //! aggregated `apidiscovery.k8s.io/v2` lists kubectl asks for first.
 
-use crate::resources::{RESOURCES, Resource, VERBS, groups};
+use crate::resources::{RESOURCES, Resource, groups};
 use serde_json::{Value, json};
 
 /// The Kubernetes version knet reports. The installed kubectl dispatcher runs
@@ -117,7 +117,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": VERBS,
+            "verbs": r.verbs,
             "shortNames": r.short_names,
             "categories": r.categories,
         }));
@@ -165,7 +165,7 @@ fn aggregated_resource(r: &Resource) -> Value {
         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": r.singular,
-        "verbs": VERBS,
+        "verbs": r.verbs,
     });
     if !r.short_names.is_empty() {
         out["shortNames"] = json!(r.short_names);

@@ -67,7 +67,7 @@ pub fn document(gv: &str) -> Option<Value> {
         } else {
             format!("apis/{}/{}", r.group, r.version)
         };
-        if this != gv {
+        if this != gv || !r.supports("patch") {
             continue;
         }
         let item = if r.namespaced {

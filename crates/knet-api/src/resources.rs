@@ -23,6 +23,8 @@ pub struct Resource {
     pub categories: &'static [&'static str],
     /// Subresources served under an item (`status`, `scale`, `log`, `exec`…).
     pub subresources: &'static [&'static str],
+    /// Verbs on the resource itself ([`VERBS`] for all but `bindings`).
+    pub verbs: &'static [&'static str],
 }
 
 /// Verbs every resource supports.
@@ -61,6 +63,11 @@ impl Resource {
         format!("{}List", self.kind)
     }
 
+    /// Whether the resource supports `verb` (`create`, `list`, …).
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+
     /// Whether `sub` is served under this resource's items.
     pub fn has_subresource(&self, sub: &str) -> bool {
         self.subresources.contains(&sub)
@@ -79,6 +86,7 @@ macro_rules! res {
             short_names: &[$($sn),*],
             categories: &[$($c),*],
             subresources: &[$($sub),*],
+            verbs: VERBS,
         }
     };
 }
@@ -164,6 +172,11 @@ pub static RESOURCES: &[Resource] = &[
         []
     ),
     res!("", "v1", "Event", "events", "event", true, ["ev"], [], []),
+    // Create-only: a scheduler's `POST …/bindings` (as `pods/binding`).
+    Resource {
+        verbs: &["create"],
+        ..res!("", "v1", "Binding", "bindings", "binding", true, [], [], [])
+    },
     res!(
         "apps",
         "v1",

@@ -5,6 +5,7 @@
 //! standalone.
 
 mod admit;
+mod binding;
 mod delete;
 mod handler;
 mod read;

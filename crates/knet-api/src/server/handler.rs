@@ -2,6 +2,7 @@
 //! dispatch; every failure becomes a `Status`.
 
 use super::Api;
+use super::binding;
 use super::delete;
 use super::read;
 use super::request::{self, Query, Route, Target};
@@ -148,6 +149,30 @@ where
     }
     let method = req.method().clone();
     let item = t.name.is_some();
+    let is_binding = t.sub.as_deref() == Some("binding") && t.resource.plural == "pods"
+        || t.resource.plural == "bindings" && t.sub.is_none() && !item;
+    if is_binding && method == Method::POST && t.resource.group.is_empty() {
+        let body = decode_object(ctype.as_deref(), &read_body(req.into_body()).await?)?;
+        return binding::create(api, &t, &q, body).await;
+    }
+    if t.sub.is_none() {
+        let verb = match method {
+            Method::GET if q.flag("watch") => "watch",
+            Method::GET if item => "get",
+            Method::GET => "list",
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE if item => "delete",
+            Method::DELETE => "deletecollection",
+            _ => "",
+        };
+        if !t.resource.supports(verb) {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+    }
     match method {
         Method::GET if q.flag("watch") => watch_response(api, &t, &q, accept.as_deref()),
         Method::GET if item => read::get(api, &t, accept.as_deref()),

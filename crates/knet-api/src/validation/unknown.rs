@@ -35,6 +35,7 @@ fn through_schema(resource: &Resource, obj: Value) -> Option<Result<Value, Strin
         ("", "secrets") => round_trip::<core::v1::Secret>(obj),
         ("", "serviceaccounts") => round_trip::<core::v1::ServiceAccount>(obj),
         ("", "events") => round_trip::<core::v1::Event>(obj),
+        ("", "bindings") => round_trip::<core::v1::Binding>(obj),
         ("apps", "deployments") => round_trip::<apps::v1::Deployment>(obj),
         ("apps", "replicasets") => round_trip::<apps::v1::ReplicaSet>(obj),
         ("apps", "statefulsets") => round_trip::<apps::v1::StatefulSet>(obj),
