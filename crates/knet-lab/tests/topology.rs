@@ -5,18 +5,7 @@
 use knet_lab::topology::{Layout, Topology};
 use std::process::Command;
 
-fn privileged() -> bool {
-    if nix::unistd::Uid::effective().is_root() {
-        return true;
-    }
-    if std::env::var_os("KNET_SKIP_PRIVILEGED").is_some() {
-        eprintln!("skipped: needs root (KNET_SKIP_PRIVILEGED is set)");
-        return false;
-    }
-    panic!(
-        "this test needs root (network namespaces); run as root or set KNET_SKIP_PRIVILEGED=1 to skip it"
-    );
-}
+use knet_testing::require_root as privileged;
 
 fn netns_exists(name: &str) -> bool {
     std::path::Path::new("/run/netns").join(name).exists()

@@ -4,50 +4,13 @@
 //! the pod Running and Ready with its IP, answers HTTP from the node, and
 //! tears everything down when the pod is deleted.
 
-#[path = "cni_support/helpers.rs"]
-mod helpers;
 #[path = "api_support/server.rs"]
 mod server;
 
-use helpers::{require_root, uniq};
 use knet_podnet::netns::NamedNetns;
+use knet_testing::{ChildGuard, eventually, netns_named, require_root, uniq};
 use server::{ApiProc, Kubectl};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A child process killed (by PID) and reaped on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls `f` until it returns Some, or fails the test after `secs`.
-fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Network namespaces whose names start with `prefix`.
-fn netns_with(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(prefix))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn agent_runs_a_bound_pod_and_removes_it() {
@@ -69,7 +32,7 @@ fn agent_runs_a_bound_pod_and_removes_it() {
     k.ok(&["create", "-f", "node.yaml"]);
     let pod_prefix = format!("{}-pod-", node_ns.name());
     let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-    let _agent = Proc(
+    let _agent = ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_knet"))
             .args(["agent", "--register", "--node-name", node])
             .args(["--node-ip", "10.250.0.11", "--netns"])
@@ -125,7 +88,7 @@ fn agent_runs_a_bound_pod_and_removes_it() {
         "pod IP from the Node's podCIDR: {ip}\n{}",
         agent_log()
     );
-    assert_eq!(netns_with(&pod_prefix).len(), 1, "one pod namespace");
+    assert_eq!(netns_named(&pod_prefix).len(), 1, "one pod namespace");
 
     // The pod answers HTTP on its IP from the node, with its hostname.
     let body = node_ns
@@ -150,6 +113,6 @@ fn agent_runs_a_bound_pod_and_removes_it() {
         r.stdout.trim().is_empty().then_some(())
     });
     eventually(30, "pod namespace removed", || {
-        netns_with(&pod_prefix).is_empty().then_some(())
+        netns_named(&pod_prefix).is_empty().then_some(())
     });
 }

@@ -10,15 +10,7 @@ use std::time::{Duration, Instant};
 
 const KNET: &str = env!("CARGO_BIN_EXE_knet");
 
-/// Kills the child process on drop (also when a test panics).
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use knet_testing::ChildGuard as Proc;
 
 fn fixture() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../knet-dns/tests/fixtures/cluster.yaml")

@@ -17,15 +17,7 @@ use knet_podnet::netns::NamedNetns;
 use knet_podnet::topology::{Uplink, attach_node, underlay_bridge};
 use serde_json::Value;
 
-/// A `knet podnet` child, killed (by PID) on drop.
-struct AgentProc(Child);
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use knet_testing::ChildGuard as AgentProc;
 
 fn start_agent(
     kubeconfig: &std::path::Path,

@@ -13,47 +13,33 @@ use std::time::{Duration, Instant};
 use helpers::{cni, require_root, uniq};
 use knet_podnet::netns::NamedNetns;
 use knet_podnet::topology::{Uplink, attach_node, underlay_bridge};
+use knet_testing::ChildGuard;
 
-/// A `knet podnet` child, stopped (by PID) on drop.
-struct AgentProc(Child);
+/// A `knet podnet` child, killed (by PID) on drop.
+type AgentProc = ChildGuard;
 
-impl AgentProc {
-    fn start(node: &str, netns: &str, backend: &str, nodes: &Path, subnet: &Path) -> Self {
-        Self(
-            Command::new(env!("CARGO_BIN_EXE_knet"))
-                .args([
-                    "podnet",
-                    "--node-name",
-                    node,
-                    "--netns",
-                    netns,
-                    "--backend",
-                    backend,
-                ])
-                .args(["--resync-ms", "200", "--cleanup-on-exit", "--nodes-file"])
-                .arg(nodes)
-                .arg("--subnet-file")
-                .arg(subnet)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    }
-
-    /// SIGTERM, then wait for the exit status.
-    fn term(mut self) -> bool {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        self.0.wait().unwrap().success()
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts `knet podnet` for `node` with a nodes file.
+fn start_agent(node: &str, netns: &str, backend: &str, nodes: &Path, subnet: &Path) -> AgentProc {
+    ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_knet"))
+            .args([
+                "podnet",
+                "--node-name",
+                node,
+                "--netns",
+                netns,
+                "--backend",
+                backend,
+            ])
+            .args(["--resync-ms", "200", "--cleanup-on-exit", "--nodes-file"])
+            .arg(nodes)
+            .arg("--subnet-file")
+            .arg(subnet)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn ip(args: &[&str]) -> String {
@@ -109,7 +95,7 @@ async fn agent_process_with_nodes_file_and_flannel_style_cni() {
 
     // vxlan: the agents write subnet.env with the overlay MTU.
     let agents: Vec<AgentProc> = (0..2)
-        .map(|i| AgentProc::start(names[i], nodes[i].name(), "vxlan", &nodes_file, &subnet(i)))
+        .map(|i| start_agent(names[i], nodes[i].name(), "vxlan", &nodes_file, &subnet(i)))
         .collect();
     wait_for("subnet files", || (0..2).all(|i| subnet(i).exists()));
     let env0 = std::fs::read_to_string(subnet(0)).unwrap();
@@ -185,8 +171,8 @@ async fn agent_process_with_nodes_file_and_flannel_style_cni() {
     assert!(!ping(pods[0].name(), "10.244.11.2"), "no route, no traffic");
 
     // SIGTERM with --cleanup-on-exit: the VTEP goes away.
-    for a in agents {
-        assert!(a.term(), "clean exit");
+    for mut a in agents {
+        assert!(a.terminate(), "clean exit");
     }
     assert!(
         !ip(&["-n", &n0, "link"]).contains("flannel.1"),
@@ -197,7 +183,7 @@ async fn agent_process_with_nodes_file_and_flannel_style_cni() {
     std::fs::write(&nodes_file, NODES).unwrap();
     let _agents: Vec<AgentProc> = (0..2)
         .map(|i| {
-            AgentProc::start(
+            start_agent(
                 names[i],
                 nodes[i].name(),
                 "host-gw",

@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use knet_podnet::cni::bridge::Request;
@@ -16,30 +15,7 @@ use knet_podnet::netns::{NamedNetns, Netns};
 use knet_podnet::topology::{Uplink, attach_node, underlay_bridge};
 use knet_podnet::types::IfName;
 
-/// True when the test may run; panics without root unless
-/// KNET_SKIP_PRIVILEGED=1 (then prints "skipped" and returns false).
-pub fn require_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("KNET_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (KNET_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!(
-        "this test needs root (network namespaces); run as root or set KNET_SKIP_PRIVILEGED=1 to skip"
-    );
-}
-
-/// A name unique to this process and call: `knt<tag><pid>x<n>`.
-pub fn uniq(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "knt{tag}{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use knet_testing::{require_root, uniq};
 
 /// Runs a command, returns (success, stdout+stderr).
 pub fn sh(args: &[&str]) -> (bool, String) {

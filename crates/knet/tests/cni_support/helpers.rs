@@ -7,28 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-/// True when the test may run; panics without root unless KNET_SKIP_PRIVILEGED=1.
-pub fn require_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("KNET_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (KNET_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!("this test needs root (network namespaces); set KNET_SKIP_PRIVILEGED=1 to skip");
-}
-
-/// A name unique to this process and call, prefixed `knt`.
-pub fn uniq(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "knt{tag}{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use knet_testing::{require_root, uniq};
 
 /// Runs `knet cni` inside `node` with `env`; returns (exit code, stdout JSON or Null).
 pub fn cni(node: &str, env: &[(&str, &str)], stdin: &str) -> (i32, Value) {

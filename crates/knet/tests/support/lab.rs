@@ -14,18 +14,7 @@ pub(crate) fn knet() -> &'static str {
 }
 
 /// Whether the test may run: root, or an explicit opt-out.
-pub(crate) fn privileged() -> bool {
-    if nix::unistd::Uid::effective().is_root() {
-        return true;
-    }
-    if std::env::var_os("KNET_SKIP_PRIVILEGED").is_some() {
-        eprintln!("skipped: needs root (KNET_SKIP_PRIVILEGED is set)");
-        return false;
-    }
-    panic!(
-        "this test needs root (it runs `knet up`); run as root or set KNET_SKIP_PRIVILEGED=1 to skip it"
-    );
-}
+pub(crate) use knet_testing::require_root as privileged;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
