@@ -85,6 +85,9 @@ pub struct Config {
     /// How long to wait for the first sync before serving SERVFAIL anyway
     /// (queries get SERVFAIL until then in any case).
     pub startup_timeout: Duration,
+    /// resolv.conf whose `search` domains extend the autopath walk (read at
+    /// start when autopath is on; CoreDNS reads `/etc/resolv.conf`).
+    pub autopath_resolv: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
                 context: None,
             },
             startup_timeout: Duration::from_secs(5),
+            autopath_resolv: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! specification 1.1.0 and, where it leaves a choice, CoreDNS's `kubernetes`
 //! plugin (name shapes, NXDOMAIN vs NODATA, SRV weights, SOA contents).
 
+pub mod autopath;
 pub mod names;
 mod reverse;
 mod services;
@@ -51,6 +52,12 @@ pub struct EngineConfig {
     pub fallthrough: Option<Vec<String>>,
     /// Addresses of this DNS server, for the apex NS glue.
     pub ns_ips: Vec<IpAddr>,
+    /// Server-side search-path expansion for pods (`autopath @kubernetes`;
+    /// needs `pods verified`).
+    pub autopath: bool,
+    /// Search domains appended to a pod's own in the autopath walk (the
+    /// server's resolv.conf `search` line, as CoreDNS does).
+    pub autopath_search: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +72,8 @@ impl Default for EngineConfig {
             ignore_empty_service: false,
             fallthrough: Some(vec!["in-addr.arpa".into(), "ip6.arpa".into()]),
             ns_ips: Vec::new(),
+            autopath: false,
+            autopath_search: Vec::new(),
         }
     }
 }

@@ -126,6 +126,19 @@ impl Snapshot {
         })
     }
 
+    /// The namespace of the pod that owns `ip` (tracked only for `pods
+    /// verified`); `None` when no pod has it, or when pods of different
+    /// namespaces claim it (an IP being reused: guessing would expand the
+    /// search path of the wrong namespace, CoreDNS issue #2842).
+    pub fn pod_namespace(&self, ip: &IpAddr) -> Option<&str> {
+        let keys = self.pods.get(ip)?.keys();
+        fn ns(k: &str) -> &str {
+            k.split_once('/').map_or("", |(n, _)| n)
+        }
+        let first = ns(keys.first()?);
+        keys.iter().all(|k| ns(k) == first).then_some(first)
+    }
+
     /// True when the namespace exists (declared or holding a service).
     pub fn namespace_exists(&self, ns: &str) -> bool {
         self.namespaces.contains(ns)

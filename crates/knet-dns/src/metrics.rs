@@ -39,6 +39,11 @@ const DURATION_BUCKETS: [f64; 16] = [
     2.048, 4.096, 8.192,
 ];
 
+/// CoreDNS's request/response size buckets (bytes).
+const SIZE_BUCKETS: [f64; 14] = [
+    0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16e3, 32e3, 48e3, 64e3,
+];
+
 fn type_index(t: u16) -> usize {
     TYPES
         .iter()
@@ -116,6 +121,50 @@ impl Histogram {
     }
 }
 
+/// A histogram of message sizes over [`SIZE_BUCKETS`] (bytes).
+#[derive(Debug, Default)]
+pub struct SizeHistogram {
+    counts: [AtomicU64; 14],
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl SizeHistogram {
+    /// Records one message of `bytes`.
+    pub fn observe(&self, bytes: usize) {
+        let b = bytes as f64;
+        if let Some(i) = SIZE_BUCKETS.iter().position(|x| b <= *x) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Renders the sum of several histograms under one label set (nothing
+    /// when they are all empty).
+    fn render_sum<'a>(
+        hs: impl Iterator<Item = &'a SizeHistogram> + Clone,
+        out: &mut String,
+        name: &str,
+        labels: &str,
+    ) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let count: u64 = hs.clone().map(|h| load(&h.count)).sum();
+        if count == 0 {
+            return;
+        }
+        let mut cum = 0;
+        for (i, b) in SIZE_BUCKETS.iter().enumerate() {
+            cum += hs.clone().map(|h| load(&h.counts[i])).sum::<u64>();
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cum}");
+        }
+        let sum: u64 = hs.map(|h| load(&h.sum)).sum();
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
 #[derive(Debug, Default)]
 struct Upstream {
     requests: u64,
@@ -134,6 +183,10 @@ struct Shard {
     responses: [Counter; 6],
     duration: [Histogram; NTYPES],
     do_requests: Counter,
+    /// Query sizes by [proto udp/tcp].
+    request_size: [SizeHistogram; 2],
+    /// Response sizes by [proto udp/tcp].
+    response_size: [SizeHistogram; 2],
 }
 
 /// Number of query-counter shards.
@@ -169,6 +222,8 @@ pub struct Metrics {
     programming: [Histogram; 3],
     /// Panics caught on the query path.
     pub panics: Counter,
+    /// Queries answered through an autopath search-path walk.
+    pub autopath_success: Counter,
 }
 
 /// Service kinds of `coredns_kubernetes_dns_programming_duration_seconds`.
@@ -179,7 +234,9 @@ pub const SERVICE_KINDS: [&str; 3] = [
 ];
 
 impl Metrics {
-    /// Counts one request and its response.
+    /// Counts one request and its response (`sizes`: query and response
+    /// message bytes).
+    #[allow(clippy::too_many_arguments)]
     pub fn request(
         &self,
         tcp: bool,
@@ -188,9 +245,12 @@ impl Metrics {
         dnssec_ok: bool,
         rcode: u8,
         d: Duration,
+        sizes: (usize, usize),
     ) {
         let t = type_index(qtype);
         let s = &self.shards[my_shard()];
+        s.request_size[usize::from(tcp)].observe(sizes.0);
+        s.response_size[usize::from(tcp)].observe(sizes.1);
         s.requests[usize::from(tcp)][usize::from(v6)][t].inc();
         if let Some(c) = s.responses.get(usize::from(rcode)) {
             c.inc();
@@ -291,6 +351,24 @@ impl Metrics {
                 );
             }
         }
+        o.push_str("# HELP coredns_dns_request_size_bytes Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.\n# TYPE coredns_dns_request_size_bytes histogram\n");
+        for (p, proto) in ["udp", "tcp"].iter().enumerate() {
+            SizeHistogram::render_sum(
+                self.shards.iter().map(|s| &s.request_size[p]),
+                &mut o,
+                "coredns_dns_request_size_bytes",
+                &format!("{srv},proto=\"{proto}\""),
+            );
+        }
+        o.push_str("# HELP coredns_dns_response_size_bytes Size of the returned response in bytes.\n# TYPE coredns_dns_response_size_bytes histogram\n");
+        for (p, proto) in ["udp", "tcp"].iter().enumerate() {
+            SizeHistogram::render_sum(
+                self.shards.iter().map(|s| &s.response_size[p]),
+                &mut o,
+                "coredns_dns_response_size_bytes",
+                &format!("{srv},proto=\"{proto}\""),
+            );
+        }
         self.render_cache(&mut o);
         self.render_forward(&mut o);
         o.push_str("# HELP coredns_kubernetes_dns_programming_duration_seconds Histogram of the time (in seconds) it took to program a dns instance.\n# TYPE coredns_kubernetes_dns_programming_duration_seconds histogram\n");
@@ -301,6 +379,12 @@ impl Metrics {
                 &format!("service_kind=\"{kind}\""),
             );
         }
+        o.push_str("# HELP coredns_autopath_success_total Counter of requests that did autopath.\n# TYPE coredns_autopath_success_total counter\n");
+        let _ = writeln!(
+            o,
+            "coredns_autopath_success_total{{server=\"dns://:53\"}} {}",
+            self.autopath_success.get()
+        );
         o.push_str("# HELP coredns_panics_total A metrics that counts the number of panics.\n# TYPE coredns_panics_total counter\n");
         let _ = writeln!(o, "coredns_panics_total {}", self.panics.get());
         o

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cache::Cache;
 use crate::config::{Config, ForwardSpec, SourceConfig, UpstreamSpec};
+use crate::engine::autopath::search_domains;
 use crate::forward::{ForwardConfig, Forwarder, resolv};
 use crate::server::http::{self, Endpoint};
 use crate::server::listen::{self, Listeners};
@@ -137,7 +138,17 @@ async fn watch_file(index: SharedIndex, path: PathBuf) {
 }
 
 /// Starts everything; must run inside a multi-threaded tokio runtime.
-pub async fn start(cfg: Config) -> Result<Running, RunError> {
+pub async fn start(mut cfg: Config) -> Result<Running, RunError> {
+    if cfg.engine.autopath
+        && let Some(path) = &cfg.autopath_resolv
+    {
+        match std::fs::read_to_string(path) {
+            Ok(text) => cfg.engine.autopath_search = search_domains(&text),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "autopath: no search domains from the resolv.conf")
+            }
+        }
+    }
     let index = source::empty_index();
     let mut dns = Dns::new(index.clone(), cfg.engine.clone());
     if let Some(spec) = &cfg.forward {

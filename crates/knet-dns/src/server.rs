@@ -5,18 +5,20 @@ mod batch;
 pub mod http;
 pub mod listen;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::cache::{Cache, Hit, Key};
+use crate::engine::autopath::{self, Walk};
 use crate::engine::{self, EngineConfig, Outcome};
 use crate::forward::{ForwardError, Forwarder};
 use crate::metrics::Metrics;
 use crate::source::SharedIndex;
 use crate::wire::rr::{Owner, Record, records};
 use crate::wire::writer::{Response, build_query, encode, encode_error};
-use crate::wire::{FLAG_TC, ParseError, Query, Rcode, be16, parse_query, rtype};
+use crate::wire::{FLAG_AA, FLAG_TC, ParseError, Query, Rcode, be16, parse_query, rtype};
 
 /// Everything a listener needs to answer queries.
 #[derive(Debug)]
@@ -93,12 +95,30 @@ pub enum Handled {
     Later(Box<Job>),
 }
 
+/// An autopath walk that reached a step needing the network.
+#[derive(Debug)]
+struct PendingWalk {
+    walk: Walk,
+    /// Index of the next candidate to try.
+    next: usize,
+    /// The answer for the query's own name (step 0), when already known.
+    first: Option<Response<'static>>,
+}
+
+/// One autopath step's outcome before any network I/O.
+enum Step {
+    Done(Response<'static>),
+    Forward,
+    Chase(Response<'static>, String),
+}
+
 /// A query waiting for an upstream.
 #[derive(Debug)]
 pub struct Job {
     q: Query,
     raw: Vec<u8>,
     chase: Option<(Response<'static>, String)>,
+    autopath: Option<PendingWalk>,
     limit: usize,
     tcp: bool,
     v6: bool,
@@ -136,17 +156,36 @@ impl Dns {
 
     /// Answers one packet from the index, or defers it to [`Dns::finish`].
     pub fn handle(&self, packet: &[u8], tcp: bool, v6: bool, rotate: usize) -> Handled {
+        self.handle_from(packet, tcp, v6, None, rotate)
+    }
+
+    /// [`Dns::handle`] for a packet from `src` (used by `autopath`, which
+    /// identifies the client pod by its address).
+    pub fn handle_from(
+        &self,
+        packet: &[u8],
+        tcp: bool,
+        v6: bool,
+        src: Option<IpAddr>,
+        rotate: usize,
+    ) -> Handled {
         let start = Instant::now();
         let q = match parse_query(packet) {
             Ok(q) => q,
             Err(ParseError::Drop) => return Handled::Drop,
             Err(ParseError::FormErr { id, flags, .. }) => {
-                self.metrics.request(tcp, v6, 0, false, 1, start.elapsed());
-                return Handled::Reply(encode_error(id, flags, Rcode::FormErr));
+                let out = encode_error(id, flags, Rcode::FormErr);
+                let sizes = (packet.len(), out.len());
+                self.metrics
+                    .request(tcp, v6, 0, false, 1, start.elapsed(), sizes);
+                return Handled::Reply(out);
             }
             Err(ParseError::NotImp { id, flags, .. }) => {
-                self.metrics.request(tcp, v6, 0, false, 4, start.elapsed());
-                return Handled::Reply(encode_error(id, flags, Rcode::NotImp));
+                let out = encode_error(id, flags, Rcode::NotImp);
+                let sizes = (packet.len(), out.len());
+                self.metrics
+                    .request(tcp, v6, 0, false, 4, start.elapsed(), sizes);
+                return Handled::Reply(out);
             }
         };
         self.loop_guard.observe(&q);
@@ -162,6 +201,11 @@ impl Dns {
             ));
         }
         let snap = self.index.load();
+        if let Some(src) = src.filter(|_| self.engine.autopath)
+            && let Some(walk) = autopath::walk(&self.engine, &snap, src, &q.name)
+        {
+            return self.walk_local(q, walk, &snap, rotate, (limit, tcp, v6, start));
+        }
         let outcome = engine::resolve(&self.engine, &snap, &q.name, q.odd_labels, q.qtype, rotate);
         let chase = match outcome {
             Outcome::Answer(r) => return Handled::Reply(self.done(&q, &r, limit, tcp, v6, start)),
@@ -172,11 +216,98 @@ impl Dns {
             raw: packet.to_vec(),
             q,
             chase,
+            autopath: None,
             limit,
             tcp,
             v6,
             start,
         }))
+    }
+
+    /// Walks an autopath search list as far as the index alone can; defers
+    /// to [`Dns::finish`] at the first step that needs an upstream.
+    fn walk_local(
+        &self,
+        q: Query,
+        walk: Walk,
+        snap: &crate::index::Snapshot,
+        rotate: usize,
+        (limit, tcp, v6, start): (usize, bool, bool, Instant),
+    ) -> Handled {
+        let mut first = None;
+        for (i, cand) in walk.candidates.iter().enumerate() {
+            match engine::resolve(&self.engine, snap, cand, q.odd_labels, q.qtype, rotate) {
+                Outcome::Answer(r) => {
+                    if autopath::ends_walk(&r) {
+                        self.metrics.autopath_success.inc();
+                        let r = autopath::rewrite(r.into_owned(), i, cand);
+                        return Handled::Reply(self.done(&q, &r, limit, tcp, v6, start));
+                    }
+                    if i == 0 {
+                        first = Some(r.into_owned());
+                    }
+                }
+                Outcome::Forward | Outcome::Chase { .. } => {
+                    return Handled::Later(Box::new(Job {
+                        raw: Vec::new(),
+                        q,
+                        chase: None,
+                        autopath: Some(PendingWalk {
+                            walk,
+                            next: i,
+                            first,
+                        }),
+                        limit,
+                        tcp,
+                        v6,
+                        start,
+                    }));
+                }
+            }
+        }
+        let r = first.unwrap_or_else(|| Response::rcode(Rcode::NxDomain));
+        Handled::Reply(self.done(&q, &r, limit, tcp, v6, start))
+    }
+
+    /// Continues an autopath walk with the forwarder; the first answer that
+    /// is not NXDOMAIN (or an error) wins, else the answer to step 0.
+    async fn walk_remote(&self, q: &Query, p: PendingWalk) -> Reply {
+        let PendingWalk {
+            walk,
+            next,
+            mut first,
+        } = p;
+        for (i, cand) in walk.candidates.iter().enumerate().skip(next) {
+            let step = {
+                let snap = self.index.load();
+                let rotate = usize::from(q.id);
+                match engine::resolve(&self.engine, &snap, cand, q.odd_labels, q.qtype, rotate) {
+                    Outcome::Answer(r) => Step::Done(r.into_owned()),
+                    Outcome::Forward => Step::Forward,
+                    Outcome::Chase { partial, target } => Step::Chase(partial.into_owned(), target),
+                }
+            };
+            let resp = match step {
+                Step::Done(r) => r,
+                Step::Forward => match self.forward(q, cand, q.qtype, None).await {
+                    Ok(Reply::Raw(b)) => from_upstream(&b),
+                    Ok(Reply::Built(r)) => r,
+                    Err(rcode) => Response::rcode(rcode),
+                },
+                Step::Chase(partial, target) => match self.chase(q, partial, &target).await {
+                    Reply::Built(r) => r,
+                    Reply::Raw(b) => from_upstream(&b),
+                },
+            };
+            if autopath::ends_walk(&resp) {
+                self.metrics.autopath_success.inc();
+                return Reply::Built(autopath::rewrite(resp, i, cand));
+            }
+            if i == 0 {
+                first = Some(resp);
+            }
+        }
+        Reply::Built(first.unwrap_or_else(|| Response::rcode(Rcode::NxDomain)))
     }
 
     fn done(
@@ -190,8 +321,15 @@ impl Dns {
     ) -> Vec<u8> {
         let out = encode(q, r, limit);
         let dnssec = q.edns.is_some_and(|e| e.dnssec_ok);
-        self.metrics
-            .request(tcp, v6, q.qtype, dnssec, out[3] & 0x0f, start.elapsed());
+        self.metrics.request(
+            tcp,
+            v6,
+            q.qtype,
+            dnssec,
+            out[3] & 0x0f,
+            start.elapsed(),
+            (q.len, out.len()),
+        );
         out
     }
 
@@ -201,14 +339,16 @@ impl Dns {
             q,
             raw,
             chase,
+            autopath,
             limit,
             tcp,
             v6,
             start,
         } = *job;
-        let resp = match chase {
-            None => self.forward(&q, &q.name, q.qtype, Some(&raw)).await,
-            Some((partial, target)) => Ok(self.chase(&q, partial, &target).await),
+        let resp = match (autopath, chase) {
+            (Some(walk), _) => Ok(self.walk_remote(&q, walk).await),
+            (None, None) => self.forward(&q, &q.name, q.qtype, Some(&raw)).await,
+            (None, Some((partial, target))) => Ok(self.chase(&q, partial, &target).await),
         };
         let out = match resp {
             Ok(Reply::Raw(mut bytes)) => {
@@ -232,6 +372,7 @@ impl Dns {
             dnssec,
             out.get(3).map_or(2, |b| b & 0x0f),
             start.elapsed(),
+            (q.len, out.len()),
         );
         out
     }
@@ -323,6 +464,36 @@ impl Dns {
         }
         Reply::Built(partial)
     }
+}
+
+/// An upstream message as a response to re-encode under another question:
+/// its rcode, AA and TC bits and records (OPT dropped; names lowercase).
+fn from_upstream(b: &[u8]) -> Response<'static> {
+    let flags = be16(b, 2).unwrap_or(0);
+    let rcode = Rcode::from_code((flags & 0x0f) as u8);
+    let mut r = Response {
+        rcode: (rcode != Rcode::NoError).then_some(rcode),
+        authoritative: flags & FLAG_AA != 0,
+        truncated: flags & FLAG_TC != 0,
+        ..Response::default()
+    };
+    for (sec, raw) in records(b).unwrap_or_default() {
+        if raw.rtype == rtype::OPT {
+            continue;
+        }
+        let Ok(data) = raw.to_rdata(b) else { continue };
+        let rec = Record {
+            owner: Owner::Name(raw.owner.to_lower_dotted().0.into()),
+            ttl: raw.ttl,
+            data,
+        };
+        match sec {
+            0 => r.answer.push(rec),
+            1 => r.authority.push(rec),
+            _ => r.additional.push(rec),
+        }
+    }
+    r
 }
 
 /// An answer produced off the fast path.

@@ -148,6 +148,8 @@ pub struct Query {
     pub qclass: u16,
     /// EDNS0, when the query carried an OPT record.
     pub edns: Option<Edns>,
+    /// Size of the query message in bytes.
+    pub len: usize,
 }
 
 impl Query {
@@ -258,6 +260,7 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, ParseError> {
         qtype,
         qclass,
         edns,
+        len: buf.len(),
     })
 }
 

@@ -285,3 +285,68 @@ fn health_ready_and_metrics_endpoints() {
     assert!(body.contains("coredns_cache_hits_total"));
     assert!(body.contains("coredns_kubernetes_dns_programming_duration_seconds_bucket"));
 }
+
+/// Value of one sample line of a Prometheus text body.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn request_and_response_size_histograms_as_coredns() {
+    let (server, _) = shared();
+    let metrics = server
+        .http
+        .iter()
+        .find(|(e, _)| *e == Endpoint::Metrics)
+        .map(|(_, a)| *a)
+        .unwrap();
+    // dig sends 60 bytes for this name with its default EDNS cookie option
+    // (at most 100 either way); the headless answer of three A records is
+    // over 100 bytes but well under 512.
+    let a = dig(&["my-nginx-svc.default.svc.cluster.local", "A"]);
+    assert_eq!(a.answer.len(), 3, "{}", a.raw);
+    let a = dig(&["+tcp", "my-nginx-svc.default.svc.cluster.local", "A"]);
+    assert_eq!(a.answer.len(), 3, "{}", a.raw);
+    let (_, body) = http_get(metrics, "/metrics");
+    assert!(body.contains("# TYPE coredns_dns_request_size_bytes histogram"));
+    assert!(body.contains("# TYPE coredns_dns_response_size_bytes histogram"));
+    let labels =
+        |proto: &str| format!("server=\"dns://:53\",zone=\".\",view=\"\",proto=\"{proto}\"");
+    for proto in ["udp", "tcp"] {
+        let l = labels(proto);
+        for name in [
+            "coredns_dns_request_size_bytes",
+            "coredns_dns_response_size_bytes",
+        ] {
+            // CoreDNS's buckets, in order, cumulative.
+            let mut last = 0.0;
+            for le in [
+                "0", "100", "200", "300", "400", "511", "1023", "2047", "4095", "8291", "16000",
+                "32000", "48000", "64000", "+Inf",
+            ] {
+                let v = sample(&body, &format!("{name}_bucket{{{l},le=\"{le}\"}}"))
+                    .unwrap_or_else(|| panic!("{name} {proto} le={le} missing:\n{body}"));
+                assert!(v >= last, "{name} {proto}: buckets not cumulative");
+                last = v;
+            }
+            let count = sample(&body, &format!("{name}_count{{{l}}}")).unwrap();
+            assert_eq!(count, last, "{name} {proto}: +Inf bucket equals the count");
+            assert!(count >= 1.0, "{name} {proto}: nothing counted");
+            assert!(sample(&body, &format!("{name}_sum{{{l}}}")).unwrap() > 0.0);
+        }
+    }
+    let l = labels("tcp");
+    let small =
+        |name: &str, le: &str| sample(&body, &format!("{name}_bucket{{{l},le=\"{le}\"}}")).unwrap();
+    // The TCP queries of this test: requests are small, responses medium.
+    assert!(
+        small("coredns_dns_request_size_bytes", "100") >= 1.0,
+        "{body}"
+    );
+    assert!(
+        small("coredns_dns_response_size_bytes", "511") >= 1.0,
+        "{body}"
+    );
+    assert_eq!(small("coredns_dns_response_size_bytes", "0"), 0.0, "{body}");
+}

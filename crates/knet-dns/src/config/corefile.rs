@@ -187,6 +187,14 @@ pub fn parse(text: &str) -> Result<Config, CorefileError> {
             for d in &b.directives {
                 main_directive(&mut cfg, d)?;
             }
+            if let Some(d) = b.directives.iter().find(|d| d.name == "autopath")
+                && cfg.engine.pods != PodMode::Verified
+            {
+                return err(
+                    d.line,
+                    "autopath @kubernetes needs `pods verified` in the kubernetes block (the client pod is found by its IP)",
+                );
+            }
         } else {
             let fwd = stub_block(&b)?;
             for key in &b.keys {
@@ -259,6 +267,16 @@ fn main_directive(cfg: &mut Config, d: &Directive) -> Result<(), CorefileError> 
         "ready" => cfg.ready = Some(http_addr(d, ":8181")?),
         "prometheus" => cfg.metrics = Some(http_addr(d, ":9153")?),
         "kubernetes" => kubernetes(cfg, d)?,
+        "autopath" => {
+            if d.args.len() != 1 || d.args[0] != "@kubernetes" {
+                return err(
+                    d.line,
+                    "autopath: only `autopath @kubernetes` is supported by knet dns",
+                );
+            }
+            cfg.engine.autopath = true;
+            cfg.autopath_resolv = Some("/etc/resolv.conf".into());
+        }
         "forward" => forward(cfg, d)?,
         "cache" => cache(cfg, d)?,
         other => {

@@ -97,6 +97,7 @@ fn udp_loop(
     let mut batch = Batch::new();
     let mut out = Vec::with_capacity(batch::BATCH);
     let mut rotate = 0usize;
+    let autopath = dns.engine.autopath;
     while !stop.load(Ordering::Relaxed) {
         let got = match batch.recv(fd) {
             Ok(got) => got,
@@ -109,7 +110,13 @@ fn udp_loop(
         for (i, r) in got.iter().enumerate() {
             rotate = rotate.wrapping_add(1);
             let v6 = batch::is_v6(&r.from);
-            match dns.handle(batch.packet(i, r.len), false, v6, rotate) {
+            // The source matters only to autopath (client pod by address).
+            let src = if autopath {
+                batch::to_std(&r.from).map(|a| a.ip())
+            } else {
+                None
+            };
+            match dns.handle_from(batch.packet(i, r.len), false, v6, src, rotate) {
                 Handled::Reply(bytes) => out.push((bytes, r.from)),
                 Handled::Drop => {}
                 Handled::Later(job) => {
@@ -133,7 +140,7 @@ async fn tcp_accept(dns: Arc<Dns>, l: TcpListener) {
     loop {
         match l.accept().await {
             Ok((s, peer)) => {
-                tokio::spawn(tcp_conn(dns.clone(), s, peer.is_ipv6()));
+                tokio::spawn(tcp_conn(dns.clone(), s, peer.ip()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "TCP accept failed");
@@ -143,7 +150,8 @@ async fn tcp_accept(dns: Arc<Dns>, l: TcpListener) {
     }
 }
 
-async fn tcp_conn(dns: Arc<Dns>, mut s: TcpStream, v6: bool) {
+async fn tcp_conn(dns: Arc<Dns>, mut s: TcpStream, peer: std::net::IpAddr) {
+    let v6 = peer.is_ipv6();
     let mut rotate = 0usize;
     loop {
         let Ok(Ok(len)) = tokio::time::timeout(TCP_IDLE, s.read_u16()).await else {
@@ -157,7 +165,7 @@ async fn tcp_conn(dns: Arc<Dns>, mut s: TcpStream, v6: bool) {
             return;
         }
         rotate = rotate.wrapping_add(1);
-        let out = match dns.handle(&msg, true, v6, rotate) {
+        let out = match dns.handle_from(&msg, true, v6, Some(peer), rotate) {
             Handled::Reply(out) => out,
             Handled::Drop => return,
             Handled::Later(job) => dns.finish(job).await,

@@ -83,3 +83,26 @@ fn stub_domain_blocks_become_forward_groups() {
         vec![UpstreamSpec::Addr("10.0.0.9:5300".parse().unwrap())]
     );
 }
+
+#[test]
+fn autopath_at_kubernetes_with_verified_pods() {
+    let text = KUBEADM
+        .replace("pods insecure", "pods verified")
+        .replace("    errors\n", "    errors\n    autopath @kubernetes\n");
+    let c = parse(&text).unwrap();
+    assert!(c.engine.autopath);
+    assert_eq!(c.autopath_resolv, Some("/etc/resolv.conf".into()));
+    assert!(!parse(KUBEADM).unwrap().engine.autopath);
+    // Without verified pods the client pod cannot be trusted: an error on
+    // the autopath line (line 4 of the text).
+    let bad = KUBEADM.replace("    errors\n", "    errors\n    autopath @kubernetes\n");
+    let e = parse(&bad).unwrap_err();
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.msg.contains("pods verified"), "{e}");
+    // Other autopath forms (a search list from a file) are not supported.
+    let other = KUBEADM.replace(
+        "    errors\n",
+        "    errors\n    autopath cluster.local /etc/resolv.conf\n",
+    );
+    assert_eq!(parse(&other).unwrap_err().line, 4);
+}
