@@ -8,6 +8,7 @@ mod admit;
 mod binding;
 mod delete;
 mod handler;
+mod paging;
 mod read;
 mod request;
 mod respond;

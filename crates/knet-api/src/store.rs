@@ -8,12 +8,15 @@
 //! the disk); keys are `group/plural/namespace/name` (see [`Key`]).
 
 mod disk;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
 use crate::status::ApiError;
 use disk::Disk;
 use serde_json::Value;
+pub use snapshot::{Items, Page};
+use snapshot::Undo;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -137,6 +140,11 @@ struct Pending {
 struct State {
     objects: BTreeMap<String, (u64, Arc<[u8]>)>,
     rv: u64,
+    /// What the last `history` writes replaced, oldest first: lists at an
+    /// earlier revision (continue tokens) are read through it.
+    undo: VecDeque<Undo>,
+    /// Lists at a revision below this are too old (410).
+    undo_floor: u64,
     pending: Vec<Pending>,
     failed: Option<String>,
     shutdown: bool,
@@ -189,6 +197,8 @@ impl Store {
             state: Mutex::new(State {
                 objects: loaded.objects,
                 rv: loaded.rv,
+                undo: VecDeque::new(),
+                undo_floor: loaded.rv,
                 pending: Vec::new(),
                 failed: None,
                 shutdown: false,
@@ -247,6 +257,35 @@ impl Store {
             .map(|(_, (_, j))| j.clone())
             .collect();
         (items, st.rv)
+    }
+
+    /// Up to `max` objects whose keys start with `prefix`, from key `start`
+    /// (inclusive) on, as they were at revision `at` (None: now), and how
+    /// many more the snapshot holds (with `count`; else 1 if any). Err(410
+    /// Expired) when `at` is older than the retained history.
+    pub fn list_page(
+        &self,
+        prefix: &str,
+        start: &str,
+        at: Option<u64>,
+        max: usize,
+        count: bool,
+    ) -> Result<Page, ApiError> {
+        let st = lock(&self.inner.state);
+        let rv = at.unwrap_or(st.rv).min(st.rv);
+        if rv < st.undo_floor {
+            return Err(ApiError::expired(format!(
+                "too old resource version: {rv} ({})",
+                st.undo_floor
+            )));
+        }
+        let (items, remaining) =
+            snapshot::range_at(&st.objects, &st.undo, prefix, start, rv, max, count);
+        Ok(Page {
+            items,
+            remaining,
+            rv,
+        })
     }
 
     /// Number of stored objects.
@@ -315,6 +354,17 @@ impl Store {
             .map_err(|e| ApiError::internal(e.to_string()))?
             .into();
         st.rv = rv;
+        let prev = st.objects.get(key.as_str()).map(|(_, j)| j.clone());
+        st.undo.push_back(Undo {
+            rv,
+            key: key.as_str().to_string(),
+            prev,
+        });
+        while st.undo.len() > self.inner.history {
+            if let Some(old) = st.undo.pop_front() {
+                st.undo_floor = old.rv;
+            }
+        }
         if kind == EventType::Deleted {
             st.objects.remove(key.as_str());
         } else {

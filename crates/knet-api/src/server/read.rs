@@ -1,6 +1,7 @@
 //! Get and list, with label and field selectors and Table output.
 
 use super::Api;
+use super::paging;
 use super::request::{Query, Target, wants_table};
 use super::respond;
 use crate::fieldselector::FieldSelector;
@@ -54,13 +55,119 @@ pub(crate) fn select(api: &Api, t: &Target, q: &Query) -> Result<(Vec<Value>, u6
     Ok((items, rv))
 }
 
-fn table_response(t: &Target, objects: &[Value], rv: u64) -> Response {
-    let tbl = table::table(t.resource, objects, &rv.to_string(), SystemTime::now());
+fn table_response(t: &Target, objects: &[Value], meta: &Value) -> Response {
+    let rv = meta["resourceVersion"].as_str().unwrap_or("");
+    let mut tbl = table::table(t.resource, objects, rv, SystemTime::now());
+    if let (Some(m), Some(extra)) = (tbl["metadata"].as_object_mut(), meta.as_object()) {
+        for (k, v) in extra {
+            m.insert(k.clone(), v.clone());
+        }
+    }
     respond::with_type(
         200,
         respond::TABLE_CONTENT_TYPE,
         serde_json::to_vec(&tbl).unwrap_or_default(),
     )
+}
+
+/// One page of a list: the items, and the list `metadata` (resourceVersion,
+/// and `continue`/`remainingItemCount` when more follow).
+struct Listed {
+    items: Vec<Value>,
+    meta: Value,
+}
+
+/// Where a list starts: from the beginning at the latest (or an exact)
+/// revision, or where a continue token says.
+fn list_start(q: &Query) -> Result<(String, Option<u64>, bool), ApiError> {
+    let rv = q.get("resourceVersion").filter(|s| !s.is_empty());
+    if let Some(token) = q.get("continue").filter(|s| !s.is_empty()) {
+        if rv.is_some_and(|r| r != "0") {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
+        let c = paging::decode(token)?;
+        return Ok((c.start, c.rv, true));
+    }
+    let exact = q.get("resourceVersionMatch") == Some("Exact");
+    let at = match rv {
+        Some(r) if exact => Some(r.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid resourceVersion {r:?}: must be a number"))
+        })?),
+        _ => None,
+    };
+    Ok((String::new(), at, false))
+}
+
+/// Reads one page (or everything, without `limit`) of a collection from a
+/// consistent snapshot. Err(Ok(response)) is the 410 of an expired token.
+fn list_page(api: &Api, t: &Target, q: &Query) -> Result<Result<Listed, Response>, ApiError> {
+    let filter = Filter::parse(t, q)?;
+    let everything = q.get("labelSelector").is_none_or(|s| s.trim().is_empty())
+        && q.get("fieldSelector").is_none_or(|s| s.trim().is_empty());
+    let limit = paging::limit(q.get("limit"))?;
+    let (start_rel, mut at, continued) = list_start(q)?;
+    let r = t.resource;
+    let prefix = Key::prefix(r.group, r.plural, t.namespace.as_deref());
+    let mut start = format!("{prefix}{start_rel}");
+    let mut items = Vec::new();
+    let mut last_key: Option<String> = None;
+    let mut remaining = None;
+    let rv = loop {
+        let want = limit.map_or(usize::MAX, |l| l - items.len());
+        // Without selectors every stored object is an item: read exactly what
+        // is wanted and count the rest. With them, read in chunks.
+        let chunk = if everything { want } else { want.max(256) };
+        let page =
+            match api
+                .store
+                .list_page(&prefix, &start, at, chunk, everything && limit.is_some())
+            {
+                Ok(p) => p,
+                Err(e) if e.code == 410 && continued => {
+                    return Ok(Err(respond::json(410, &paging::expired_status(&start_rel))));
+                }
+                Err(e) => return Err(e),
+            };
+        at = Some(page.rv);
+        let n = page.items.len();
+        let mut consumed = 0;
+        for (key, json) in page.items {
+            consumed += 1;
+            let matched = serde_json::from_slice::<Value>(&json)
+                .ok()
+                .filter(|o| filter.matches(o));
+            last_key = Some(key);
+            if let Some(obj) = matched {
+                items.push(obj);
+                if limit.is_some_and(|l| items.len() >= l) {
+                    break;
+                }
+            }
+        }
+        if limit.is_some_and(|l| items.len() >= l) {
+            let more = page.remaining + (n - consumed);
+            if more > 0 {
+                remaining = Some(more);
+            }
+            break page.rv;
+        }
+        match &last_key {
+            // Selectors filtered some out: read on after this chunk.
+            Some(k) if page.remaining > 0 && n > 0 => start = format!("{k}\u{0}"),
+            _ => break page.rv,
+        }
+    };
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if let (Some(more), Some(last)) = (remaining, &last_key) {
+        let rel = last.strip_prefix(&prefix).unwrap_or(last);
+        meta["continue"] = json!(paging::encode(Some(rv), rel));
+        if everything {
+            meta["remainingItemCount"] = json!(more);
+        }
+    }
+    Ok(Ok(Listed { items, meta }))
 }
 
 /// `GET` of a collection.
@@ -70,15 +177,18 @@ pub(crate) fn list(
     q: &Query,
     accept: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let (items, rv) = select(api, t, q)?;
+    let Listed { items, meta } = match list_page(api, t, q)? {
+        Ok(l) => l,
+        Err(gone) => return Ok(gone),
+    };
     if wants_table(accept) {
-        return Ok(table_response(t, &items, rv));
+        return Ok(table_response(t, &items, &meta));
     }
     let r = t.resource;
     let list = json!({
         "kind": r.list_kind(),
         "apiVersion": r.api_version(),
-        "metadata": {"resourceVersion": rv.to_string()},
+        "metadata": meta,
         "items": items,
     });
     Ok(respond::json(200, &list))
@@ -111,8 +221,8 @@ pub(crate) fn get(api: &Api, t: &Target, accept: Option<&str>) -> Result<Respons
         }
     }
     if wants_table(accept) {
-        let rv = admit_rv(&obj);
-        return Ok(table_response(t, std::slice::from_ref(&obj), rv));
+        let meta = json!({"resourceVersion": admit_rv(&obj).to_string()});
+        return Ok(table_response(t, std::slice::from_ref(&obj), &meta));
     }
     Ok(respond::json(200, &obj))
 }

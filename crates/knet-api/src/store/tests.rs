@@ -128,3 +128,63 @@ async fn keep_writes_nothing() {
         .unwrap_err();
     assert_eq!(err.code, 404);
 }
+
+#[tokio::test]
+async fn pages_read_a_consistent_snapshot_until_it_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path().join("db.redb"));
+    cfg.history = 8;
+    let s = Store::open(&cfg).unwrap();
+    let prefix = Key::prefix("", "configmaps", Some("default"));
+    for n in ["a", "b", "c", "d"] {
+        s.mutate(
+            &Key::new("", "configmaps", "default", n),
+            put(json!({"metadata":{"name": n}})),
+        )
+        .await
+        .unwrap();
+    }
+    let first = s.list_page(&prefix, "", None, 2, true).unwrap();
+    assert_eq!(first.items.len(), 2);
+    assert_eq!(first.remaining, 2);
+    let at = first.rv;
+    // Changes after the first page do not show in the next one.
+    s.mutate(&Key::new("", "configmaps", "default", "c"), |_| {
+        Ok(Mutation::Delete)
+    })
+    .await
+    .unwrap();
+    s.mutate(
+        &Key::new("", "configmaps", "default", "bb"),
+        put(json!({"metadata":{"name": "bb"}})),
+    )
+    .await
+    .unwrap();
+    let resume = format!("{}\0", first.items[1].0);
+    let second = s.list_page(&prefix, &resume, Some(at), 10, true).unwrap();
+    let names: Vec<&str> = second.items.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["core/configmaps/default/c", "core/configmaps/default/d"]
+    );
+    assert_eq!((second.remaining, second.rv), (0, at));
+    // Once the history no longer reaches back to the snapshot: 410.
+    for i in 0..8 {
+        s.mutate(
+            &Key::new("", "configmaps", "other", &format!("x{i}")),
+            put(json!({"metadata":{"name": "x"}})),
+        )
+        .await
+        .unwrap();
+    }
+    let e = s
+        .list_page(&prefix, &resume, Some(at), 10, true)
+        .unwrap_err();
+    assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
+    let now = s.list_page(&prefix, &resume, None, 10, true).unwrap();
+    assert_eq!(
+        now.items.len(),
+        2,
+        "at the latest revision: bb and d (c is gone)"
+    );
+}
