@@ -87,6 +87,7 @@ fn subresource_kind(r: &Resource, sub: &str) -> (&'static str, &'static str, Str
         "eviction" => ("policy", "v1", "Eviction".into()),
         "binding" => ("", "v1", "Binding".into()),
         "exec" | "attach" | "log" => ("", "v1", "PodExecOptions".into()),
+        "portforward" => ("", "v1", "PodPortForwardOptions".into()),
         _ => (r.group, r.version, r.kind.to_string()),
     }
 }
@@ -95,7 +96,7 @@ fn subresource_verbs(sub: &str) -> &'static [&'static str] {
     match sub {
         "status" | "scale" => &["get", "patch", "update"],
         "log" => &["get"],
-        "exec" | "attach" => &["create", "get"],
+        "exec" | "attach" | "portforward" => &["create", "get"],
         "finalize" => &["update"],
         _ => &["create"],
     }

@@ -83,6 +83,18 @@ pub trait PodRuntime: Send + Sync + 'static {
     fn exec(&self, req: ExecRequest) -> BoxFuture<'static, Result<ExecIo, ApiError>>;
     /// Opens a container log; chunks of text until the end (or forever with follow).
     fn logs(&self, req: LogRequest) -> BoxFuture<'static, Result<mpsc::Receiver<Bytes>, ApiError>>;
+    /// Connects to `port` on the pod's loopback, inside its network
+    /// namespace (`kubectl port-forward`); errors are Statuses whose message
+    /// kubectl shows.
+    fn port_forward(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> BoxFuture<'static, Result<tokio::net::TcpStream, ApiError>> {
+        let _ = (namespace, pod, port);
+        Box::pin(async { Err(no_runtime("portforward")) })
+    }
 }
 
 /// The error exec/attach/log give when no runtime is attached.

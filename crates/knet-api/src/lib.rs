@@ -18,6 +18,7 @@ pub mod fieldselector;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
+pub mod portforward;
 pub mod protobuf;
 pub mod resources;
 pub mod server;

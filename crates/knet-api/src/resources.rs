@@ -124,7 +124,15 @@ pub static RESOURCES: &[Resource] = &[
         true,
         ["po"],
         ["all"],
-        ["status", "log", "exec", "attach", "binding", "eviction"]
+        [
+            "status",
+            "log",
+            "exec",
+            "attach",
+            "portforward",
+            "binding",
+            "eviction"
+        ]
     ),
     res!(
         "",

@@ -40,6 +40,18 @@ spec:
   - {name: nginx-2, image: nginx}
 "#;
 
+/// A plain HTTP/1.0 GET to 127.0.0.1:`port` (kubectl's end of a port-forward).
+fn http_get_local(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(c, "GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n").expect("request");
+    let mut reply = String::new();
+    c.read_to_string(&mut reply).expect("reply");
+    reply.trim_end().to_string()
+}
+
 fn ip_of(lab: &Lab, pod: &str) -> String {
     lab.wait_for(&["get", "pod", pod], "{.status.phase}", "Running", 30);
     lab.ok(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])
@@ -161,6 +173,11 @@ fn a_cluster_network_on_one_machine() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(said.contains("pod \"asker\" deleted"), "{said}");
+    // `kubectl port-forward`: a loopback port on this machine reaches the
+    // pod's port inside its network namespace.
+    let (_forward, local) = lab.port_forward("pod/two-nginx", 80);
+    let page = http_get_local(local, "/hostname");
+    assert!(page.ends_with("two-nginx"), "through port-forward: {page}");
     // Attaching without stdin to a container that has none streams its output.
     lab.apply(
         r#"

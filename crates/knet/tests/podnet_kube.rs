@@ -9,7 +9,7 @@ mod helpers;
 #[path = "api_support/server.rs"]
 mod server;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use helpers::{cni, require_root, uniq};

@@ -7,7 +7,7 @@
 mod helpers;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use helpers::{cni, require_root, uniq};

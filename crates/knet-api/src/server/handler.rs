@@ -9,7 +9,7 @@ use super::request::{self, Query, Route, Target};
 use super::respond;
 use super::write::{self, PatchKind, PatchReq, WriteCtx};
 use crate::status::ApiError;
-use crate::{discovery, exec, openapi, watch};
+use crate::{discovery, exec, openapi, portforward, watch};
 use axum::body::Body;
 use axum::response::Response;
 use http::{Method, Request, header};
@@ -144,7 +144,10 @@ where
     let q = Query::parse(req.uri().query());
     let accept = header_str(&req, header::ACCEPT);
     let ctype = header_str(&req, header::CONTENT_TYPE);
-    if matches!(t.sub.as_deref(), Some("exec" | "attach" | "log")) {
+    if matches!(
+        t.sub.as_deref(),
+        Some("exec" | "attach" | "log" | "portforward")
+    ) {
         return streaming(api, t, q, req).await;
     }
     let method = req.method().clone();
@@ -326,6 +329,9 @@ where
         },
         None,
     )?;
+    if sub == "portforward" {
+        return port_forward(api, rt, &t, req).await;
+    }
     let container = q.get("container").map(str::to_string);
     if sub == "log" {
         let lr = exec::LogRequest {
@@ -370,4 +376,39 @@ where
         Ok(io) => ws.on_upgrade(move |socket| exec::bridge(socket, io)),
         Err(e) => ws.on_upgrade(move |socket| exec::refuse(socket, e)),
     })
+}
+
+/// `pods/{name}/portforward`: a SPDY/3.1 session tunnelled in a WebSocket.
+async fn port_forward<B>(
+    api: &Arc<Api>,
+    rt: Arc<dyn exec::PodRuntime>,
+    t: &Target,
+    req: Request<B>,
+) -> Result<Response, ApiError> {
+    let key = crate::store::Key::new(
+        "",
+        "pods",
+        t.namespace.as_deref().unwrap_or(""),
+        t.name.as_deref().unwrap_or(""),
+    );
+    let uid = api
+        .store
+        .get(&key)
+        .and_then(|p| p["metadata"]["uid"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let pod = portforward::PodRef {
+        namespace: t.namespace.clone().unwrap_or_default(),
+        name: t.name.clone().unwrap_or_default(),
+        uid,
+    };
+    let (mut parts, _) = req.into_parts();
+    let ws = <axum::extract::ws::WebSocketUpgrade as axum::extract::FromRequestParts<()>>::from_request_parts(&mut parts, &())
+        .await
+        .map_err(|e| ApiError::bad_request(format!(
+            "port-forward needs a WebSocket upgrade ({}): {e}",
+            portforward::SUBPROTOCOL
+        )))?;
+    Ok(ws
+        .protocols([portforward::SUBPROTOCOL])
+        .on_upgrade(move |socket| portforward::serve(socket, rt, pod)))
 }

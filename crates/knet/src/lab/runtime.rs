@@ -108,6 +108,29 @@ impl PodRuntime for LabRuntime {
         .boxed()
     }
 
+    fn port_forward(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> BoxFuture<'static, Result<tokio::net::TcpStream, ApiError>> {
+        let found = find(&self.registry, namespace, pod, None);
+        async move {
+            let t = found.map_err(|e| *e)?;
+            let pid = t.pause_pid;
+            let conn = tokio::task::spawn_blocking(move || connect_in_pod(pid, port))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(|e| {
+                    ApiError::internal(format!(
+                        "failed to connect to localhost:{port} inside the pod's network namespace: {e}"
+                    ))
+                })?;
+            tokio::net::TcpStream::from_std(conn).map_err(|e| ApiError::internal(e.to_string()))
+        }
+        .boxed()
+    }
+
     fn logs(&self, req: LogRequest) -> BoxFuture<'static, Result<mpsc::Receiver<Bytes>, ApiError>> {
         let found = find(
             &self.registry,
@@ -124,6 +147,19 @@ impl PodRuntime for LabRuntime {
         }
         .boxed()
     }
+}
+
+/// Connects to `127.0.0.1:port` inside the network namespace of the sandbox
+/// held by `pause_pid`, as the kubelet does for `kubectl port-forward`.
+fn connect_in_pod(pause_pid: u32, port: u16) -> std::io::Result<std::net::TcpStream> {
+    let ns = knet_podnet::netns::Netns::open(format!("/proc/{pause_pid}/ns/net"))
+        .map_err(std::io::Error::other)?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let conn = ns
+        .run(|| std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)))
+        .map_err(std::io::Error::other)??;
+    conn.set_nonblocking(true)?;
+    Ok(conn)
 }
 
 /// How often an attach session looks for new output in the log file.

@@ -99,6 +99,34 @@ impl Lab {
         child.wait_with_output().expect("wait for kubectl")
     }
 
+    /// Starts `kubectl port-forward TARGET :PORT`; returns the process and
+    /// the local port kubectl listens on.
+    pub(crate) fn port_forward(&self, target: &str, port: u16) -> (knet_testing::ChildGuard, u16) {
+        use std::io::BufRead;
+        let mut child = Command::new("kubectl")
+            .env("KUBECONFIG", &self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(["port-forward", target, &format!(":{port}")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run kubectl port-forward");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let guard = knet_testing::ChildGuard(child);
+        let mut line = String::new();
+        out.read_line(&mut line)
+            .expect("kubectl port-forward output");
+        // Keep draining: kubectl dies of SIGPIPE when its stdout closes.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let local = line
+            .strip_prefix("Forwarding from 127.0.0.1:")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("kubectl port-forward printed {line:?}"));
+        (guard, local)
+    }
+
     /// Runs kubectl and returns stdout, failing the test on a non-zero exit.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
