@@ -49,8 +49,16 @@ pub(crate) struct Args {
     ttl: u32,
     /// Pod records `a-b-c-d.<ns>.pod.<zone>`: disabled, insecure (any IP) or
     /// verified (only IPs of existing pods in that namespace; watches Pods).
-    #[arg(long, default_value = "insecure", value_parser = ["disabled", "insecure", "verified"])]
-    pods: String,
+    /// Default: insecure, or verified with --autopath.
+    #[arg(long, value_parser = ["disabled", "insecure", "verified"])]
+    pods: Option<String>,
+    /// Server-side search-path expansion (CoreDNS `autopath @kubernetes`):
+    /// a query from a pod for `<name>.<its-ns>.svc.<zone>` is answered for
+    /// the first of `<name>.<ns>.svc.<zone>`, `<name>.svc.<zone>`,
+    /// `<name>.<zone>`, the --resolv-conf search domains and `<name>` that
+    /// exists, with a CNAME from the asked name. Needs verified pods.
+    #[arg(long)]
+    autopath: bool,
     /// Name endpoints without a hostname after their pod instead of their IP.
     #[arg(long)]
     endpoint_pod_names: bool,
@@ -147,11 +155,21 @@ impl Args {
                 .map(|z| z.trim_end_matches('.').to_ascii_lowercase())
                 .collect();
             e.ttl = self.ttl;
-            e.pods = match self.pods.as_str() {
-                "disabled" => PodMode::Disabled,
-                "verified" => PodMode::Verified,
-                _ => PodMode::Insecure,
+            e.pods = match self.pods.as_deref() {
+                Some("disabled") => PodMode::Disabled,
+                Some("verified") => PodMode::Verified,
+                Some(_) => PodMode::Insecure,
+                None if self.autopath => PodMode::Verified,
+                None => PodMode::Insecure,
             };
+            if self.autopath {
+                anyhow::ensure!(
+                    e.pods == PodMode::Verified,
+                    "--autopath needs --pods verified (the client pod is found by its IP)"
+                );
+                e.autopath = true;
+                cfg.autopath_resolv = Some(self.resolv_conf.clone());
+            }
             e.endpoint_pod_names = self.endpoint_pod_names;
             e.ignore_empty_service = self.ignore_empty_service;
             if !self.namespaces.is_empty() {
