@@ -101,7 +101,9 @@ where
             discovery::resource_list(&group, &version).map_or_else(|| Err(not_found()), ok)
         }
         Route::OpenApiRoot => ok(openapi::root()),
-        Route::OpenApiDoc(gv) => openapi::document(&gv).map_or_else(|| Err(not_found()), ok),
+        Route::OpenApiDoc(gv) => openapi::document_bytes(&gv)
+            .map(|b| respond::with_type(200, "application/json", b.to_vec()))
+            .ok_or_else(not_found),
         Route::OpenApiV2 | Route::Unknown => Err(not_found()),
     }
 }
