@@ -11,9 +11,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use knet_proxy::apply::{Netns, NftCommand};
+use knet_proxy::apply::{Netns, nft_for};
 use knet_proxy::conntrack::ConntrackTool;
-use knet_proxy::model::{Endpoint, Family, Protocol, ProxyState, ServicePort, ServicePortName};
+use knet_proxy::model::{
+    Delta, Endpoint, Family, Protocol, ProxyState, ServicePort, ServicePortName,
+};
 use knet_proxy::render::RenderConfig;
 use knet_proxy::runner::Proxier;
 
@@ -73,7 +75,7 @@ fn proxier(netns: &str) -> Proxier {
         ..RenderConfig::default()
     };
     Proxier::new(
-        Box::new(NftCommand::new(ns.clone())),
+        nft_for(&ns).expect("nft"),
         Box::new(ConntrackTool::new(ns)),
         cfg,
         Arc::default(),
@@ -131,23 +133,51 @@ fn sync_bench(node: &str, peer: &str, count: u32, peer_timeout: u64) {
         cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
         ..RenderConfig::default()
     };
-    let (_, render) = timed(|| Proxier::full_script(&cfg, &base).len());
+    let (script, render) = timed(|| Proxier::full_script(&cfg, &base));
     let (copy1, copy2) = (base.clone(), base.clone());
     let (r, full) = timed(|| p.sync(copy1, true).expect("full sync"));
     let (r2, again) = timed(|| p.sync(copy2, true).expect("full resync"));
-    let mut plus = base.clone();
-    let extra = service(count + 1, None);
-    plus.ports
-        .insert((Family::V4, extra.name.clone()), Arc::new(extra));
-    let mut changed = plus.clone();
-    let (r3, add) = timed(|| p.sync(plus, false).expect("add service"));
-    let first = changed
-        .ports
-        .values_mut()
-        .nth(count as usize / 2)
-        .expect("port");
-    Arc::make_mut(first).cluster[0].ip = ip([10, 250], 7);
-    let (r4, ep) = timed(|| p.sync(changed, false).expect("endpoint change"));
+    // New Services, then endpoint changes of existing ones: each handed to
+    // the proxy as a delta (what the API watch produces), 5 times each;
+    // reported as median / max.
+    let mut adds = Vec::new();
+    let mut eps = Vec::new();
+    let (mut r3, mut r4) = (0, 0);
+    for j in 0..5u32 {
+        let extra = service(count + 1 + j, None);
+        let d = Delta::from([((Family::V4, extra.name.clone()), Some(Arc::new(extra)))]);
+        let (r, t) = timed(|| p.update(d, false).expect("add service"));
+        r3 = r.writes;
+        adds.push(t);
+        let (key, port) = base
+            .ports
+            .iter()
+            .nth((count as usize / 2 + j as usize * 7919) % count as usize)
+            .expect("port");
+        let mut moved = (**port).clone();
+        moved.cluster[0].ip = ip([10, 250], 7 + j);
+        let d = Delta::from([(key.clone(), Some(Arc::new(moved)))]);
+        let (r, t) = timed(|| p.update(d, false).expect("endpoint change"));
+        r4 = r.writes;
+        eps.push(t);
+    }
+    let med_max = |v: &mut Vec<Duration>| {
+        v.sort();
+        (
+            v[v.len() / 2].as_secs_f64() * 1e3,
+            v[v.len() - 1].as_secs_f64() * 1e3,
+        )
+    };
+    let (add, add_max) = med_max(&mut adds);
+    let (ep, ep_max) = med_max(&mut eps);
+    // Phases of a full sync: the same script loaded by nft alone.
+    let mut load = Command::new("nft");
+    load.args(["-f", "-"]);
+    let (_, nft_load) = timed(|| {
+        Netns::named(node)
+            .run(load, script.as_bytes())
+            .expect("nft")
+    });
     // Floor: one nft process applying a no-op transaction to the same table.
     let mut floor = Command::new("nft");
     floor.args(["-f", "-"]);
@@ -158,17 +188,21 @@ fn sync_bench(node: &str, peer: &str, count: u32, peer_timeout: u64) {
     });
     let endpoints: usize = base.ports.values().map(|p| p.cluster.len()).sum();
     println!(
-        "knet services={count} endpoints={endpoints} full_sync_s={:.3} (render+plan_s={:.3}) full_resync_s={:.3} add_service_ms={:.1} endpoint_change_ms={:.1} nft_noop_ms={:.1} writes=[{} {} {} {}]",
+        "knet services={count} endpoints={endpoints} full_sync_s={:.3} (render+plan_s={:.3} nft_load_s={:.3} script_mb={:.1}) full_resync_s={:.3} add_service_ms={:.1} (max {:.1}) endpoint_change_ms={:.1} (max {:.1}) nft_noop_ms={:.1} writes=[{} {} {} {}]",
         full.as_secs_f64(),
         render.as_secs_f64(),
+        nft_load.as_secs_f64(),
+        script.len() as f64 / 1e6,
         again.as_secs_f64(),
-        add.as_secs_f64() * 1e3,
-        ep.as_secs_f64() * 1e3,
+        add,
+        add_max,
+        ep,
+        ep_max,
         nft_floor.as_secs_f64() * 1e3,
         r.writes,
         r2.writes,
-        r3.writes,
-        r4.writes
+        r3,
+        r4
     );
     let text = kube_proxy_layout(&base);
     let mut cmd = Command::new("timeout");

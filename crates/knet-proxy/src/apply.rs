@@ -1,6 +1,9 @@
 //! The thin kernel layer: one `nft -f -` transaction per sync, run inside the
 //! node's network namespace, behind the narrow [`Nft`] trait.
 
+#[allow(unsafe_code)]
+mod libnft;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -61,6 +64,24 @@ impl Netns {
             Path::new("/run/netns").join(name_or_path)
         };
         Netns { path: Some(path) }
+    }
+
+    /// Moves the calling thread into the namespace (for long-lived worker
+    /// threads; sockets they open stay there).
+    pub fn enter(&self) -> Result<(), ApplyError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let file = std::fs::File::open(path).map_err(|source| ApplyError::Netns {
+            path: path.clone(),
+            source,
+        })?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+            ApplyError::Netns {
+                path: path.clone(),
+                source: std::io::Error::from(e),
+            }
+        })
     }
 
     /// Binds a TCP listener inside the namespace (sockets stay in the
@@ -126,6 +147,20 @@ impl Netns {
             })
         })
     }
+}
+
+pub use libnft::NftLib;
+
+/// The fastest [`Nft`] available for `netns`: libnftables on a long-lived
+/// worker thread, else the `nft` program.
+pub fn nft_for(netns: &Netns) -> Result<Box<dyn Nft>, ApplyError> {
+    Ok(match NftLib::new(netns)? {
+        Some(lib) => Box::new(lib),
+        None => {
+            tracing::info!("libnftables not found; running the nft program per sync");
+            Box::new(NftCommand::new(netns.clone()))
+        }
+    })
 }
 
 /// [`Nft`] that pipes the transaction to the `nft` program.

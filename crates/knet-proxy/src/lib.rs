@@ -5,6 +5,7 @@
 //! - [`plan`] (pure): applied vs desired objects → one nft transaction;
 //! - [`apply`]: runs `nft -f -` in the node's network namespace;
 //! - [`conntrack`]: stale UDP flows (pure) and their deletion;
+//! - [`feed`]: changed Service ports from sources to the sync loop;
 //! - [`source`]: objects from a file or from any API server (kube-rs);
 //! - [`runner`]: the sync loop (full resync, min-sync-period batching);
 //! - [`serve`]: `/healthz`, `/livez`, metrics and health-check node ports;
@@ -12,6 +13,7 @@
 
 pub mod apply;
 pub mod conntrack;
+pub mod feed;
 pub mod metrics;
 pub mod model;
 pub mod plan;

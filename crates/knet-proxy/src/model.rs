@@ -8,6 +8,7 @@
 mod endpoints;
 #[cfg(test)]
 mod tests;
+mod tracker;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +20,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 pub use endpoints::select_endpoints;
+pub use tracker::Tracker;
 
 /// Label that hands a Service to another proxy; knet ignores such Services.
 pub const LABEL_SERVICE_PROXY_NAME: &str = "service.kubernetes.io/service-proxy-name";
@@ -203,6 +205,28 @@ pub struct ProxyState {
 }
 
 impl ProxyState {
+    /// Applies `delta` in place (O(changed · log n)).
+    pub fn apply(&mut self, delta: Delta) {
+        for (key, port) in delta {
+            match port {
+                Some(p) => self.ports.insert(key, p),
+                None => self.ports.remove(&key),
+            };
+        }
+    }
+
+    /// Whether any Service port of `family` exists (O(log n): keys sort by family first).
+    pub fn has_family(&self, family: Family) -> bool {
+        match family {
+            Family::V4 => self.ports.keys().next().is_some_and(|k| k.0 == Family::V4),
+            Family::V6 => self
+                .ports
+                .keys()
+                .next_back()
+                .is_some_and(|k| k.0 == Family::V6),
+        }
+    }
+
     /// Service ports of one family, in name order.
     pub fn family(&self, family: Family) -> impl Iterator<Item = &ServicePort> {
         self.ports
@@ -387,6 +411,18 @@ fn service_ports(
 
 /// Key of a Service port in [`ProxyState::ports`].
 pub type PortKey = (Family, ServicePortName);
+
+/// Changed Service ports: key → new value (`None`: removed). Applying a delta
+/// to a state is O(changed); later deltas for the same key win.
+pub type Delta = BTreeMap<PortKey, Option<Arc<ServicePort>>>;
+
+/// The delta that turns `old` into `new` (one merge pass; O(n)).
+pub fn delta_between(old: &ProxyState, new: &ProxyState) -> Delta {
+    changes(old, new)
+        .into_iter()
+        .map(|(k, _, after)| (k.clone(), after.map(|_| new.ports[k].clone())))
+        .collect()
+}
 
 /// One Service port that differs between two states: (key, before, after).
 pub type Change<'a> = (

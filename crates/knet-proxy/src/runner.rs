@@ -14,8 +14,9 @@ use tokio::sync::watch;
 
 use crate::apply::{ApplyError, Nft};
 use crate::conntrack::{Conntrack, stale_udp_flows_in};
+use crate::feed::FeedRx;
 use crate::metrics::{Metrics, now_ms};
-use crate::model::{Change, Family, ProxyState, ServicePort, changes};
+use crate::model::{Change, Delta, Family, PortKey, ProxyState, ServicePort, changes};
 use crate::plan;
 use crate::render::{Desired, RenderConfig, Touched, render, render_port};
 
@@ -28,6 +29,10 @@ pub struct SyncReport {
     pub writes: usize,
     /// Stale UDP flow filters deleted.
     pub stale_flows: usize,
+    /// Time spent rendering and planning (in memory).
+    pub plan_time: Duration,
+    /// Time spent writing the script and running `nft` (kernel transaction).
+    pub kernel_time: Duration,
 }
 
 /// Owns the kernel handles and what was last applied.
@@ -37,6 +42,10 @@ pub struct Proxier {
     cfg: RenderConfig,
     applied: BTreeMap<Family, Desired>,
     state: ProxyState,
+    /// Service ports with a health-check node port (what `applied` publishes).
+    health: ProxyState,
+    /// Changes of a failed sync, retried (under newer ones) by the next.
+    retry: Delta,
     need_full: bool,
     metrics: Arc<Metrics>,
     /// Service ports without a local endpoint under (internal, external) Local policy.
@@ -50,6 +59,16 @@ impl std::fmt::Debug for Proxier {
             .field("need_full", &self.need_full)
             .finish()
     }
+}
+
+/// One changed Service port: (key, before, after).
+type Owned = (PortKey, Option<Arc<ServicePort>>, Option<Arc<ServicePort>>);
+
+fn borrowed(owned: &[Owned]) -> Vec<Change<'_>> {
+    owned
+        .iter()
+        .map(|(k, a, b)| (k, a.as_deref(), b.as_deref()))
+        .collect()
 }
 
 impl Proxier {
@@ -66,6 +85,8 @@ impl Proxier {
             cfg,
             applied: BTreeMap::new(),
             state: ProxyState::default(),
+            health: ProxyState::default(),
+            retry: Delta::new(),
             need_full: true,
             metrics,
             no_local: (0, 0),
@@ -77,6 +98,12 @@ impl Proxier {
         &self.state
     }
 
+    /// The Service ports of [`Proxier::state`] that have a health-check node
+    /// port (kept incrementally; small).
+    pub fn health_state(&self) -> &ProxyState {
+        &self.health
+    }
+
     /// The transaction a full sync of `state` would send (for `--dry-run`).
     pub fn full_script(cfg: &RenderConfig, state: &ProxyState) -> String {
         families(state, &BTreeMap::new())
@@ -85,24 +112,93 @@ impl Proxier {
             .collect()
     }
 
-    /// Brings the kernel to `next`: one transaction per family, then UDP
-    /// conntrack cleanup. On failure the next sync is a full one.
+    /// Brings the kernel to `next` (a whole state; diffed against the last
+    /// one in one O(n) merge pass). See [`Proxier::update`] for O(changed).
     pub fn sync(&mut self, next: ProxyState, force_full: bool) -> Result<SyncReport, ApplyError> {
+        // A whole state supersedes any changes left from a failed sync.
+        self.retry.clear();
+        let previous = std::mem::replace(&mut self.state, next);
+        let mut owned: Vec<Owned> = changes(&previous, &self.state)
+            .into_iter()
+            .map(|(k, _, _)| {
+                (
+                    k.clone(),
+                    previous.ports.get(k).cloned(),
+                    self.state.ports.get(k).cloned(),
+                )
+            })
+            .collect();
+        let result = self.program(&owned, force_full);
+        if result.is_err() {
+            self.retry = owned.drain(..).map(|(k, _, new)| (k, new)).collect();
+            self.state = previous;
+        } else if previous.ports.len() > 10_000 {
+            // Freeing a large state takes milliseconds; keep it off the sync path.
+            std::thread::spawn(move || drop(previous));
+        }
+        result
+    }
+
+    /// Applies `delta` (only the Service ports that changed) to the state and
+    /// brings the kernel there: O(changed) in memory and in the transaction,
+    /// unless this is a full sync (`force_full`, the first one, or after a
+    /// failure). One transaction per family, then UDP conntrack cleanup.
+    pub fn update(&mut self, delta: Delta, force_full: bool) -> Result<SyncReport, ApplyError> {
+        let mut delta = delta;
+        for (k, v) in std::mem::take(&mut self.retry) {
+            delta.entry(k).or_insert(v);
+        }
+        let mut owned: Vec<Owned> = Vec::with_capacity(delta.len());
+        for (key, new) in delta {
+            let old = match &new {
+                Some(p) => self.state.ports.insert(key.clone(), p.clone()),
+                None => self.state.ports.remove(&key),
+            };
+            let same = match (&old, &new) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                _ => false,
+            };
+            if !same {
+                owned.push((key, old, new));
+            }
+        }
+        let result = self.program(&owned, force_full);
+        if result.is_err() {
+            // Back to the last applied state; the changes are retried.
+            for (key, old, new) in owned.into_iter().rev() {
+                match old {
+                    Some(p) => self.state.ports.insert(key.clone(), p),
+                    None => self.state.ports.remove(&key),
+                };
+                self.retry.insert(key, new);
+            }
+        }
+        result
+    }
+
+    /// Programs the kernel for `self.state`, which `owned` changed; on
+    /// failure the next sync is a full one.
+    fn program(&mut self, owned: &[Owned], force_full: bool) -> Result<SyncReport, ApplyError> {
         let started = Instant::now();
         let full = force_full || self.need_full;
         let mut writes = 0;
-        let changed = changes(&self.state, &next);
-        for family in families(&next, &self.applied) {
+        let mut kernel_time = Duration::ZERO;
+        let changed = borrowed(owned);
+        for family in families(&self.state, &self.applied) {
             let (desired, plan) = match self.applied.remove(&family) {
                 Some(prev) if !full => self.incremental(prev, &changed, family),
                 _ => {
-                    let d = render(&next, family, &self.cfg);
+                    let d = render(&self.state, family, &self.cfg);
                     let p = plan::full(&d);
                     (d, p)
                 }
             };
             if !plan.is_empty() {
-                if let Err(e) = self.nft.apply(&plan.to_nft()) {
+                let t = Instant::now();
+                let applied = self.nft.apply(&plan.to_nft());
+                kernel_time += t.elapsed();
+                if let Err(e) = applied {
                     self.need_full = true;
                     self.applied.clear();
                     self.metrics.sync_failures.fetch_add(1, Ordering::SeqCst);
@@ -113,11 +209,18 @@ impl Proxier {
             self.applied.insert(family, desired);
         }
         self.need_full = false;
+        let plan_time = started.elapsed().saturating_sub(kernel_time);
         let stale = stale_udp_flows_in(&changed);
         for flow in &stale {
             if let Err(error) = self.conntrack.delete_udp(flow) {
                 tracing::warn!(?flow, %error, "conntrack cleanup failed");
             }
+        }
+        for (key, _, new) in owned {
+            match new.as_ref().filter(|p| p.health_check_node_port.is_some()) {
+                Some(p) => self.health.ports.insert(key.clone(), p.clone()),
+                None => self.health.ports.remove(key),
+            };
         }
         Self::record(
             &self.metrics,
@@ -126,16 +229,12 @@ impl Proxier {
             started.elapsed(),
             full,
         );
-        drop(changed);
-        let previous = std::mem::replace(&mut self.state, next);
-        if previous.ports.len() > 10_000 {
-            // Freeing a large state takes milliseconds; keep it off the sync path.
-            std::thread::spawn(move || drop(previous));
-        }
         Ok(SyncReport {
             full,
             writes,
             stale_flows: stale.len(),
+            plan_time,
+            kernel_time,
         })
     }
 
@@ -214,7 +313,7 @@ impl Proxier {
 /// (so that their tables get emptied). IPv4 is always programmed.
 fn families(state: &ProxyState, applied: &BTreeMap<Family, Desired>) -> Vec<Family> {
     let mut out = vec![Family::V4];
-    if state.family(Family::V6).next().is_some() || applied.contains_key(&Family::V6) {
+    if state.has_family(Family::V6) || applied.contains_key(&Family::V6) {
         out.push(Family::V6);
     }
     out
@@ -241,11 +340,12 @@ impl Default for LoopTiming {
     }
 }
 
-/// Runs syncs until `updates` closes. Every successful sync publishes its
-/// state on `applied` (health-check servers and listings read it).
+/// Runs syncs until `updates` closes, each applying the changes queued since
+/// the last one. Every successful sync publishes the Service ports with
+/// health-check node ports on `applied` (the health-check servers read it).
 pub async fn run_loop(
     mut proxier: Proxier,
-    mut updates: watch::Receiver<Arc<ProxyState>>,
+    mut updates: FeedRx,
     applied: watch::Sender<Arc<ProxyState>>,
     timing: LoopTiming,
 ) -> Result<(), ApplyError> {
@@ -255,8 +355,8 @@ pub async fn run_loop(
     loop {
         if !first {
             tokio::select! {
-                changed = updates.changed() => {
-                    if changed.is_err() {
+                open = updates.changed() => {
+                    if !open {
                         return Ok(());
                     }
                 }
@@ -266,11 +366,11 @@ pub async fn run_loop(
         if let Some(at) = last_sync {
             tokio::time::sleep_until(at + timing.min_sync_period).await;
         }
-        let state = updates.borrow_and_update().as_ref().clone();
+        let delta = updates.take();
         let full = first || last_full.elapsed() >= timing.full_sync_period;
         let started = tokio::time::Instant::now();
         let (back, result) = tokio::task::spawn_blocking(move || {
-            let r = proxier.sync(state, full);
+            let r = proxier.update(delta, full);
             (proxier, r)
         })
         .await
@@ -295,7 +395,7 @@ pub async fn run_loop(
                         "synced proxy rules"
                     );
                 }
-                applied.send_replace(Arc::new(proxier.state().clone()));
+                applied.send_replace(Arc::new(proxier.health_state().clone()));
             }
             Err(error) => {
                 tracing::error!(%error, "sync failed; retrying with a full sync");
@@ -315,7 +415,7 @@ pub async fn run_node(
     cfg: RenderConfig,
     timing: LoopTiming,
     metrics: Arc<Metrics>,
-    updates: watch::Receiver<Arc<ProxyState>>,
+    updates: FeedRx,
 ) -> Result<(), ApplyError> {
     let (applied_tx, applied_rx) = watch::channel(Arc::new(ProxyState::default()));
     tokio::spawn(crate::serve::run_health_checks(
@@ -324,7 +424,7 @@ pub async fn run_node(
         metrics.clone(),
     ));
     let proxier = Proxier::new(
-        Box::new(crate::apply::NftCommand::new(netns.clone())),
+        crate::apply::nft_for(&netns)?,
         Box::new(crate::conntrack::ConntrackTool::new(netns)),
         cfg,
         metrics,

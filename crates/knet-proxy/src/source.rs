@@ -6,16 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde::Deserialize as _;
-use tokio::sync::watch;
 
+use crate::feed::FeedTx;
 use crate::metrics::Metrics;
-use crate::model::{NodeInfo, ProxyState, build};
+use crate::model::{NodeInfo, ProxyState, Tracker, build};
 
 /// Node label carrying the zone used for topology hints.
 pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
@@ -126,23 +125,21 @@ pub fn read_objects(path: &Path) -> Result<Objects, SourceError> {
     parse_objects(&text, path)
 }
 
-/// Watches an objects file (polling its modification time) and publishes the
-/// state on every change. Parse errors are logged and the last state kept.
-pub async fn watch_file(
-    path: PathBuf,
-    node: String,
-    tx: watch::Sender<Arc<ProxyState>>,
-    metrics: Arc<Metrics>,
-) {
-    let mut last = None;
+/// Watches an objects file (polling its modification time) and queues the
+/// changes on every edit. Parse errors are logged and the last state kept.
+pub async fn watch_file(path: PathBuf, node: String, tx: FeedTx, metrics: Arc<Metrics>) {
+    let mut last_stamp = None;
+    let mut last = ProxyState::default();
     loop {
         let stamp = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        if stamp != last {
-            last = stamp;
+        if stamp != last_stamp {
+            last_stamp = stamp;
             match read_objects(&path) {
                 Ok(objects) => {
+                    let state = objects.state(&node);
                     metrics.queued();
-                    tx.send_replace(Arc::new(objects.state(&node)));
+                    tx.send_state(&last, &state);
+                    last = state;
                 }
                 Err(error) => tracing::warn!(%error, "keeping previous objects"),
             }
@@ -154,63 +151,122 @@ pub async fn watch_file(
     }
 }
 
+enum Ev {
+    Service(Box<watcher::Event<Service>>),
+    Slice(Box<watcher::Event<EndpointSlice>>),
+    Node(Box<watcher::Event<Node>>),
+}
+
+/// Relist buffers of one kind (`Init` … `InitDone`).
+struct Relist<K> {
+    buf: Option<Vec<K>>,
+    done: bool,
+}
+
+impl<K> Default for Relist<K> {
+    fn default() -> Self {
+        Relist {
+            buf: None,
+            done: false,
+        }
+    }
+}
+
+fn zone_of(node: &Node) -> Option<String> {
+    node.metadata.labels.as_ref()?.get(LABEL_ZONE).cloned()
+}
+
 /// Watches Services, EndpointSlices and this Node on an API server and
-/// publishes the state whenever any of them changes.
-pub async fn watch_api(
-    client: kube::Client,
-    node: String,
-    tx: watch::Sender<Arc<ProxyState>>,
-    metrics: Arc<Metrics>,
-) {
-    let (svc_store, svc_w) = reflector::store::<Service>();
-    let (eps_store, eps_w) = reflector::store::<EndpointSlice>();
-    let (node_store, node_w) = reflector::store::<Node>();
+/// queues the Service ports each event changes: an event recomputes only the
+/// Service it concerns ([`Tracker`]); a relist recomputes everything. The
+/// first delta waits for the initial lists so the first sync is complete.
+pub async fn watch_api(client: kube::Client, node: String, tx: FeedTx, metrics: Arc<Metrics>) {
     let cfg = watcher::Config::default();
     let node_cfg = watcher::Config::default().fields(&format!("metadata.name={node}"));
-    let svc = reflector::reflector(
-        svc_w,
-        watcher(kube::Api::<Service>::all(client.clone()), cfg.clone()),
-    );
-    let eps = reflector::reflector(
-        eps_w,
-        watcher(kube::Api::<EndpointSlice>::all(client.clone()), cfg),
-    );
-    let nodes = reflector::reflector(node_w, watcher(kube::Api::<Node>::all(client), node_cfg));
-    let events = futures::stream::select(
-        futures::stream::select(
-            svc.default_backoff().map(|r| r.map(|_| ())),
-            eps.default_backoff().map(|r| r.map(|_| ())),
-        ),
-        nodes.default_backoff().map(|r| r.map(|_| ())),
-    );
+    let svc = watcher(kube::Api::<Service>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .map(|r| r.map(|e| Ev::Service(Box::new(e))));
+    let eps = watcher(kube::Api::<EndpointSlice>::all(client.clone()), cfg)
+        .default_backoff()
+        .map(|r| r.map(|e| Ev::Slice(Box::new(e))));
+    let nodes = watcher(kube::Api::<Node>::all(client), node_cfg)
+        .default_backoff()
+        .map(|r| r.map(|e| Ev::Node(Box::new(e))));
+    let events = futures::stream::select(futures::stream::select(svc, eps), nodes);
     futures::pin_mut!(events);
-    let publish = |s: &Store<Service>, e: &Store<EndpointSlice>, n: &Store<Node>| {
-        let objects = Objects {
-            services: s.state().iter().map(|o| o.as_ref().clone()).collect(),
-            slices: e.state().iter().map(|o| o.as_ref().clone()).collect(),
-            nodes: n.state().iter().map(|o| o.as_ref().clone()).collect(),
-        };
-        objects.state(&node)
+    let mut tracker = Tracker::new(NodeInfo {
+        name: node.clone(),
+        zone: None,
+    });
+    let (mut svcs, mut slices, mut nodes) = (
+        Relist::<Service>::default(),
+        Relist::<EndpointSlice>::default(),
+        Relist::<Node>::default(),
+    );
+    let set_zone = |t: &mut Tracker, zone: Option<String>| {
+        t.set_node(NodeInfo {
+            name: node.clone(),
+            zone,
+        })
     };
-    let mut ready = false;
+    let mut sent = false;
     while let Some(event) = events.next().await {
-        if let Err(error) = event {
-            tracing::warn!(%error, "watch error");
-            continue;
-        }
-        if !ready {
-            // Wait for the initial lists so the first sync is complete. Only
-            // peek: awaiting here would stop polling `events`, which is what
-            // fills the stores, and the other store would never get ready.
-            let peek = |f: Option<Result<(), _>>| matches!(f, Some(Ok(())));
-            ready = peek(svc_store.wait_until_ready().now_or_never())
-                && peek(eps_store.wait_until_ready().now_or_never());
-            if !ready {
+        let event = match event {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::warn!(%error, "watch error");
                 continue;
             }
+        };
+        match event {
+            Ev::Service(e) => match *e {
+                watcher::Event::Apply(o) => tracker.apply_service(o),
+                watcher::Event::Delete(o) => tracker.delete_service(&o),
+                watcher::Event::Init => svcs.buf = Some(Vec::new()),
+                watcher::Event::InitApply(o) => svcs.buf.get_or_insert_default().push(o),
+                watcher::Event::InitDone => {
+                    tracker.replace_services(svcs.buf.take().unwrap_or_default());
+                    svcs.done = true;
+                }
+            },
+            Ev::Slice(e) => match *e {
+                watcher::Event::Apply(o) => tracker.apply_slice(o),
+                watcher::Event::Delete(o) => tracker.delete_slice(&o),
+                watcher::Event::Init => slices.buf = Some(Vec::new()),
+                watcher::Event::InitApply(o) => slices.buf.get_or_insert_default().push(o),
+                watcher::Event::InitDone => {
+                    tracker.replace_slices(slices.buf.take().unwrap_or_default());
+                    slices.done = true;
+                }
+            },
+            Ev::Node(e) => match *e {
+                watcher::Event::Apply(o) => set_zone(&mut tracker, zone_of(&o)),
+                watcher::Event::Delete(_) => set_zone(&mut tracker, None),
+                watcher::Event::Init => nodes.buf = Some(Vec::new()),
+                watcher::Event::InitApply(o) => nodes.buf.get_or_insert_default().push(o),
+                watcher::Event::InitDone => {
+                    let zone = nodes
+                        .buf
+                        .take()
+                        .unwrap_or_default()
+                        .first()
+                        .and_then(zone_of);
+                    set_zone(&mut tracker, zone);
+                    nodes.done = true;
+                }
+            },
         }
-        metrics.queued();
-        tx.send_replace(Arc::new(publish(&svc_store, &eps_store, &node_store)));
+        if !(svcs.done && slices.done) {
+            continue;
+        }
+        let delta = tracker.take_delta();
+        if !delta.is_empty() || !sent {
+            sent = true;
+            metrics.queued();
+            if !tx.send(delta) {
+                return;
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! behaviours). Need root; `KNET_SKIP_PRIVILEGED=1` skips them loudly.
 
 mod netns {
+    mod apply;
     mod cluster_ip;
     mod external;
     pub(crate) mod lab;

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::apply::RecordingNft;
 use crate::conntrack::{RecordingConntrack, StaleFlow};
-use crate::model::{NodeInfo, build};
+use crate::model::{Delta, NodeInfo, build, delta_between};
 use crate::testutil::{ready, service, slice};
 
 #[derive(Clone, Default)]
@@ -150,4 +150,77 @@ fn incremental_plans_match_full_diffs() {
             );
         }
     }
+}
+
+/// `update` with deltas sends exactly what `sync` with whole states sends.
+#[test]
+fn update_with_deltas_matches_sync_with_states() {
+    let states = [
+        web_state(&[], false, false),
+        web_state(&["10.244.1.2"], false, true),
+        web_state(&["10.244.1.3"], true, true),
+        udp_state(&["10.244.1.2"]),
+        ProxyState::default(),
+    ];
+    let cfg = RenderConfig::default();
+    for a in &states {
+        for b in &states {
+            let (n1, n2) = (SharedNft::default(), SharedNft::default());
+            let (c1, c2) = (SharedCt::default(), SharedCt::default());
+            let mut by_state = Proxier::new(
+                Box::new(n1.clone()),
+                Box::new(c1.clone()),
+                cfg.clone(),
+                Arc::default(),
+            );
+            let mut by_delta = Proxier::new(
+                Box::new(n2.clone()),
+                Box::new(c2.clone()),
+                cfg.clone(),
+                Arc::default(),
+            );
+            by_state.sync(a.clone(), false).unwrap();
+            by_state.sync(b.clone(), false).unwrap();
+            let empty = ProxyState::default();
+            by_delta.update(delta_between(&empty, a), false).unwrap();
+            let r = by_delta.update(delta_between(a, b), false).unwrap();
+            assert!(!r.full);
+            assert_eq!(
+                n1.0.lock().unwrap().scripts,
+                n2.0.lock().unwrap().scripts,
+                "{a:?} -> {b:?}"
+            );
+            assert_eq!(c1.0.lock().unwrap().deleted, c2.0.lock().unwrap().deleted);
+            assert_eq!(by_delta.state(), b);
+        }
+    }
+}
+
+#[test]
+fn a_failed_update_is_retried_under_newer_changes() {
+    let nft = SharedNft::default();
+    let ct = SharedCt::default();
+    let mut p = Proxier::new(
+        Box::new(nft.clone()),
+        Box::new(ct.clone()),
+        RenderConfig::default(),
+        Arc::default(),
+    );
+    let empty = ProxyState::default();
+    let one = udp_state(&["10.244.1.2"]);
+    let two = udp_state(&["10.244.1.3"]);
+    p.update(delta_between(&empty, &one), false).unwrap();
+    nft.0.lock().unwrap().fail_next = Some("boom".into());
+    assert!(p.update(delta_between(&one, &two), false).is_err());
+    assert_eq!(p.state(), &one, "state stays at the last applied one");
+    let r = p.update(Delta::new(), false).unwrap();
+    assert!(r.full, "a failed sync is followed by a full one");
+    assert_eq!(p.state(), &two, "the failed change was retried");
+    let deleted = ct.0.lock().unwrap().deleted.clone();
+    assert!(
+        deleted
+            .iter()
+            .any(|f| f.reply_src == Some("10.244.1.2".parse().unwrap())),
+        "{deleted:?}"
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use knet_proxy::apply::{Netns, NftCommand};
+use knet_proxy::apply::{Netns, nft_for};
 use knet_proxy::conntrack::ConntrackTool;
 use knet_proxy::metrics::Metrics;
 use knet_proxy::model::ProxyState;
@@ -249,7 +249,7 @@ impl Lab {
             ..RenderConfig::default()
         };
         self.proxier = Some(Proxier::new(
-            Box::new(NftCommand::new(netns.clone())),
+            nft_for(&netns).expect("nft"),
             Box::new(ConntrackTool::new(netns)),
             cfg,
             self.metrics.clone(),

@@ -11,8 +11,7 @@ use knet_proxy::metrics::Metrics;
 use knet_proxy::model::ProxyState;
 use knet_proxy::render::RenderConfig;
 use knet_proxy::runner::{LoopTiming, Proxier, run_node};
-use knet_proxy::{serve, show, source};
-use tokio::sync::watch;
+use knet_proxy::{feed, serve, show, source};
 
 /// Options of `knet proxy`.
 #[derive(Debug, clap::Args)]
@@ -94,12 +93,9 @@ async fn client(opts: &Opts) -> anyhow::Result<kube::Client> {
     super::kube_client::client(opts.kubeconfig.as_deref(), "pass --kubeconfig or --objects").await
 }
 
-/// Starts the object source; the receiver sees every new desired state.
-async fn start_source(
-    opts: &Opts,
-    metrics: Arc<Metrics>,
-) -> anyhow::Result<watch::Receiver<Arc<ProxyState>>> {
-    let (tx, rx) = watch::channel(Arc::new(ProxyState::default()));
+/// Starts the object source; the receiver gets the changed Service ports.
+async fn start_source(opts: &Opts, metrics: Arc<Metrics>) -> anyhow::Result<feed::FeedRx> {
+    let (tx, rx) = feed::channel();
     let node = opts.node_name.clone();
     if let Some(path) = &opts.objects {
         source::read_objects(path)?; // fail fast on a bad file
@@ -116,11 +112,13 @@ async fn first_state(opts: &Opts) -> anyhow::Result<Arc<ProxyState>> {
         return Ok(Arc::new(source::read_objects(path)?.state(&opts.node_name)));
     }
     let mut rx = start_source(opts, Arc::default()).await?;
-    tokio::time::timeout(Duration::from_secs(30), rx.changed())
+    let open = tokio::time::timeout(Duration::from_secs(30), rx.changed())
         .await
-        .context("no answer from the API server in 30 s")??;
-    let state = rx.borrow().clone();
-    Ok(state)
+        .context("no answer from the API server in 30 s")?;
+    anyhow::ensure!(open, "the API watch ended");
+    let mut state = ProxyState::default();
+    state.apply(rx.take());
+    Ok(Arc::new(state))
 }
 
 async fn services(opts: Opts) -> anyhow::Result<()> {

@@ -3,14 +3,12 @@
 
 use knet_proxy::apply::Netns;
 use knet_proxy::metrics::Metrics;
-use knet_proxy::model::ProxyState;
 use knet_proxy::render::RenderConfig;
 use knet_proxy::runner::{LoopTiming, run_node};
 use knet_proxy::source;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Runs the proxy for `node` in the namespace at `netns` until the process ends.
 pub(crate) async fn run(
@@ -21,7 +19,7 @@ pub(crate) async fn run(
 ) {
     let ns = Netns::named(&netns.to_string_lossy());
     let metrics = Arc::new(Metrics::default());
-    let (tx, updates) = watch::channel(Arc::new(ProxyState::default()));
+    let (tx, updates) = knet_proxy::feed::channel();
     tokio::spawn(source::watch_api(client, node.clone(), tx, metrics.clone()));
     let cfg = RenderConfig {
         cluster_cidrs: vec![cluster_cidr],
