@@ -101,11 +101,48 @@ where
             discovery::resource_list(&group, &version).map_or_else(|| Err(not_found()), ok)
         }
         Route::OpenApiRoot => ok(openapi::root()),
-        Route::OpenApiDoc(gv) => openapi::document_bytes(&gv)
-            .map(|b| respond::with_type(200, "application/json", b.to_vec()))
-            .ok_or_else(not_found),
+        Route::OpenApiDoc(gv) => openapi_doc(&gv, &req),
         Route::OpenApiV2 | Route::Unknown => Err(not_found()),
     }
+}
+
+/// A per-group/version OpenAPI document: gzip when accepted, 304 when the
+/// client's copy is current.
+fn openapi_doc<B>(gv: &str, req: &Request<B>) -> Result<Response, ApiError> {
+    let etag = openapi::etag();
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
+    if !openapi::group_versions().iter().any(|g| g == gv) {
+        return Err(not_found());
+    }
+    let fresh = header_str(req, header::IF_NONE_MATCH).is_some_and(|v| v.contains(&etag));
+    let mut resp = if fresh {
+        respond::with_type(304, "application/json", Vec::new())
+    } else if header_str(req, header::ACCEPT_ENCODING).is_some_and(|v| v.contains("gzip")) {
+        let gz = openapi::document_gzip(gv).ok_or_else(not_found)?;
+        let mut r = respond::with_type(200, "application/json", gz.to_vec());
+        r.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            http::HeaderValue::from_static("gzip"),
+        );
+        r
+    } else {
+        let plain = openapi::document_bytes(gv).ok_or_else(not_found)?;
+        respond::with_type(200, "application/json", plain)
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp.headers_mut().insert(
+        header::VARY,
+        http::HeaderValue::from_static("Accept-Encoding"),
+    );
+    Ok(resp)
 }
 
 async fn read_body<B>(body: B) -> Result<bytes::Bytes, ApiError>
