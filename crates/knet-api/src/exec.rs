@@ -75,6 +75,8 @@ pub struct LogRequest {
     pub follow: bool,
     /// Only the last N lines.
     pub tail_lines: Option<u64>,
+    /// The previous (terminated) instance of the container (`--previous`).
+    pub previous: bool,
 }
 
 /// What a node runtime provides to the API server.

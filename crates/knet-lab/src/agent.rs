@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod container;
+pub mod events;
 pub mod node;
 pub mod probe;
 pub mod registry;
@@ -15,6 +16,7 @@ use crate::files::envvars::service_env;
 use crate::podstatus::{ContainerObs, ContainerState, PodObs, pod_status};
 use console::{Console, StdioSpec};
 use container::ContainerTask;
+use events::{ContainerEvent, PodEvents};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use knet_podnet::netns::Netns;
@@ -197,7 +199,17 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
     };
     let (stop_tx, stop_rx) = watch::channel(None);
     let (obs_tx, mut obs_rx) = mpsc::channel(64);
-    let (tasks, envs, consoles) = start_containers(&ctx, &pod, &sandbox, &obs_tx, &stop_rx).await;
+    // The kubelet's Events about the containers, written off the pod's path.
+    let (ev_tx, mut ev_rx) = mpsc::channel(64);
+    let mut recorder = PodEvents::new(ctx.client.clone(), &pod, &ctx.env.node_name);
+    tokio::spawn(async move {
+        while let Some(e) = ev_rx.recv().await {
+            recorder.record(e).await;
+        }
+    });
+    let (tasks, envs, consoles) =
+        start_containers(&ctx, &pod, &sandbox, &obs_tx, &ev_tx, &stop_rx).await;
+    drop(ev_tx);
     drop(obs_tx);
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
     let entry = PodEntry {
@@ -249,6 +261,7 @@ async fn start_containers<N: PodNetwork>(
     pod: &Value,
     sandbox: &Sandbox,
     obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
+    ev_tx: &mpsc::Sender<ContainerEvent>,
     stop_rx: &watch::Receiver<Option<Duration>>,
 ) -> (
     Vec<tokio::task::JoinHandle<()>>,
@@ -293,6 +306,8 @@ async fn start_containers<N: PodNetwork>(
     let mut tasks = Vec::new();
     let mut envs = Vec::new();
     let mut consoles = Vec::new();
+    let meta = |k: &str| pod["metadata"][k].as_str().unwrap_or("").to_string();
+    let pod_id = (meta("namespace"), meta("name"), meta("uid"));
     for (index, c) in containers.iter().enumerate() {
         let cname = c["name"].as_str().unwrap_or("").to_string();
         let task = ContainerTask {
@@ -301,7 +316,7 @@ async fn start_containers<N: PodNetwork>(
             image: c["image"].as_str().unwrap_or("").to_string(),
             process: process(pod, c, &svc_env, &facts, &exe),
             restart_policy: restart_policy.clone(),
-            log: sandbox.dir.join(&cname).join("0.log"),
+            log_dir: sandbox.dir.join(&cname),
             knet_exe: ctx.env.knet_exe.clone(),
             pause_pid: sandbox.pause_pid().unwrap_or(0),
             readiness: Probe::parse(&c["readinessProbe"], c),
@@ -309,6 +324,8 @@ async fn start_containers<N: PodNetwork>(
             startup: Probe::parse(&c["startupProbe"], c),
             probe_target: target.clone(),
             console: Console::new(StdioSpec::of(c)),
+            events: ev_tx.clone(),
+            pod: pod_id.clone(),
         };
         envs.push((cname, task.process.env.clone()));
         consoles.push(task.console.clone());

@@ -89,6 +89,26 @@ fn agent_runs_a_bound_pod_and_removes_it() {
         agent_log()
     );
     assert_eq!(netns_named(&pod_prefix).len(), 1, "one pod namespace");
+    // The kubelet's Events about the container.
+    let events = eventually(20, "Started event", || {
+        let r = k.run(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=web",
+            "-o",
+            "jsonpath={range .items[*]}{.reason}:{.source.host}:{.involvedObject.fieldPath} {end}",
+        ]);
+        r.stdout.contains("Started").then_some(r.stdout)
+    });
+    assert!(
+        events.contains(&format!("Started:{node}:spec.containers{{web}}")),
+        "{events}"
+    );
+    assert!(
+        events.contains("Created:") && events.contains("Pulled:"),
+        "{events}"
+    );
 
     // The pod answers HTTP on its IP from the node, with its hostname.
     let body = node_ns

@@ -178,6 +178,51 @@ fn a_cluster_network_on_one_machine() {
     let (_forward, local) = lab.port_forward("pod/two-nginx", 80);
     let page = http_get_local(local, "/hostname");
     assert!(page.ends_with("two-nginx"), "through port-forward: {page}");
+    // A crashing container: one log file per run (`--previous` reads the
+    // last one), and the kubelet's Events tell the story in `describe`.
+    lab.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  containers:
+  - {name: c, image: busybox, command: [sh, -c, "echo run $(cat /proc/sys/kernel/random/uuid); exit 1"]}
+"#,
+    );
+    lab.wait_for(
+        &["get", "pod", "crasher"],
+        "{.status.containerStatuses[0].restartCount}",
+        "1",
+        40,
+    );
+    let previous = lab.ok(&["logs", "crasher", "--previous"]);
+    let current = lab.ok(&["logs", "crasher"]);
+    assert!(
+        previous.starts_with("run ") && previous.lines().count() == 1,
+        "{previous}"
+    );
+    assert!(
+        current.starts_with("run ") && current.lines().count() == 1 && current != previous,
+        "current run {current} vs previous {previous}"
+    );
+    let reasons = lab.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=crasher",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    for r in ["Scheduled", "Pulled", "Created", "Started", "BackOff"] {
+        assert!(reasons.split(' ').any(|x| x == r), "{r} in {reasons}");
+    }
+    let described = lab.ok(&["describe", "pod", "crasher"]);
+    assert!(
+        described.contains("Back-off restarting failed container c in pod crasher_default("),
+        "{described}"
+    );
+
     // Attaching without stdin to a container that has none streams its output.
     lab.apply(
         r#"

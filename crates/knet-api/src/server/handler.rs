@@ -379,6 +379,7 @@ where
             container,
             follow: q.flag("follow"),
             tail_lines: q.get("tailLines").and_then(|s| s.parse().ok()),
+            previous: q.flag("previous"),
         };
         let mut rx = rt.logs(lr).await?;
         let stream = futures::stream::poll_fn(move |cx| {

@@ -4,6 +4,7 @@
 //! with SIGTERM, the grace period, then SIGKILL.
 
 use super::console::Console;
+use super::events::ContainerEvent;
 use super::probe::{Probe, ProbeTarget};
 use crate::containers::Process;
 use crate::podstatus::{ContainerObs, ContainerState};
@@ -28,8 +29,9 @@ pub struct ContainerTask {
     pub process: Process,
     /// `Always`, `OnFailure` or `Never`.
     pub restart_policy: String,
-    /// Log file.
-    pub log: PathBuf,
+    /// Log directory: run N of the container (N = restarts so far) logs
+    /// to `<N>.log`, as the kubelet keeps one file per restart.
+    pub log_dir: PathBuf,
     /// The `knet` executable.
     pub knet_exe: PathBuf,
     /// Pause process PID of the sandbox.
@@ -45,6 +47,10 @@ pub struct ContainerTask {
     pub probe_target: ProbeTarget,
     /// Its stdin/terminal, for `kubectl attach`.
     pub console: Arc<Console>,
+    /// Where the container's Events go (the pod worker writes them).
+    pub events: mpsc::Sender<ContainerEvent>,
+    /// The pod's namespace, name and UID (the BackOff event names them).
+    pub pod: (String, String, String),
 }
 
 fn now() -> String {
@@ -56,14 +62,17 @@ pub fn backoff(n: u32) -> Duration {
     Duration::from_secs((10u64 << n.min(5)).min(300))
 }
 
-fn spawn(t: &ContainerTask) -> std::io::Result<Child> {
-    if let Some(dir) = t.log.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+/// The log file of the run after `restarts` restarts.
+pub fn log_file(dir: &std::path::Path, restarts: u32) -> PathBuf {
+    dir.join(format!("{restarts}.log"))
+}
+
+fn spawn(t: &ContainerTask, restarts: u32) -> std::io::Result<Child> {
+    std::fs::create_dir_all(&t.log_dir)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&t.log)?;
+        .open(log_file(&t.log_dir, restarts))?;
     let mut cmd = Command::new(&t.knet_exe);
     cmd.arg("run-in").arg("--pid").arg(t.pause_pid.to_string());
     if let Some(w) = &t.process.workdir {
@@ -161,12 +170,24 @@ pub async fn run(
         ready: false,
         restart_count: 0,
     };
+    let event = |e: ContainerEvent| {
+        let tx = t.events.clone();
+        async move {
+            let _ = tx.send(e).await;
+        }
+    };
     loop {
         let _ = obs_tx.send((t.index, obs.clone())).await;
         let started_at = now();
-        let mut child = match spawn(&t) {
-            Ok(c) => c,
+        event(ContainerEvent::pulled(&t.name, &t.image)).await;
+        let mut child = match spawn(&t, obs.restart_count) {
+            Ok(c) => {
+                event(ContainerEvent::created(&t.name)).await;
+                event(ContainerEvent::started(&t.name)).await;
+                c
+            }
             Err(e) => {
+                event(ContainerEvent::failed(&t.name, &e.to_string())).await;
                 obs.state = ContainerState::Waiting {
                     reason: "RunContainerError".into(),
                     message: Some(e.to_string()),
@@ -189,8 +210,14 @@ pub async fn run(
         let outcome = supervise(&t, &mut child, &mut obs, &obs_tx, &mut stop_rx).await;
         let (status, stopping) = match outcome {
             Outcome::Exited(s) => (s, false),
-            Outcome::Stop(grace) => (stop(&mut child, grace).await, true),
-            Outcome::LivenessFailed => (stop(&mut child, Duration::from_secs(30)).await, false),
+            Outcome::Stop(grace) => {
+                event(ContainerEvent::killing(&t.name)).await;
+                (stop(&mut child, grace).await, true)
+            }
+            Outcome::LivenessFailed(probe) => {
+                event(ContainerEvent::restarting(&t.name, probe)).await;
+                (stop(&mut child, Duration::from_secs(30)).await, false)
+            }
         };
         let code = status.map(exit_code).unwrap_or(137);
         t.console.exited(code);
@@ -224,6 +251,8 @@ pub async fn run(
             )),
         };
         let _ = obs_tx.send((t.index, obs.clone())).await;
+        let (ns, pod, uid) = &t.pod;
+        event(ContainerEvent::back_off(&t.name, pod, ns, uid)).await;
         if wait_or_stop(&mut stop_rx, backoff(obs.restart_count))
             .await
             .is_some()
@@ -237,7 +266,8 @@ pub async fn run(
 enum Outcome {
     Exited(Option<std::process::ExitStatus>),
     Stop(Duration),
-    LivenessFailed,
+    /// A liveness or startup probe failed (which one).
+    LivenessFailed(&'static str),
 }
 
 /// Waits for exit, a stop request, or probe results while the container runs.
@@ -257,10 +287,17 @@ async fn supervise(
             s = child.wait() => return Outcome::Exited(s.ok()),
             grace = stop_requested(stop_rx) => return Outcome::Stop(grace),
             _ = tick.tick() => {
+                let ip = t.probe_target.ip;
+                let unhealthy = |kind: &str, r: &super::probe::Runner| {
+                    ContainerEvent::unhealthy(&t.name, kind, &r.probe().check.failure(ip))
+                };
                 if let Some(s) = startup.as_mut() {
                     match s.poll(&t.probe_target, t.pause_pid, &t.knet_exe).await {
                         Some(true) => startup = None,
-                        Some(false) => return Outcome::LivenessFailed,
+                        Some(false) => {
+                            let _ = t.events.send(unhealthy("Startup", s)).await;
+                            return Outcome::LivenessFailed("startup");
+                        }
                         None => {}
                     }
                     continue;
@@ -269,13 +306,17 @@ async fn supervise(
                     && let Some(ready) = r.poll(&t.probe_target, t.pause_pid, &t.knet_exe).await
                     && ready != obs.ready
                 {
+                    if !ready {
+                        let _ = t.events.send(unhealthy("Readiness", r)).await;
+                    }
                     obs.ready = ready;
                     let _ = obs_tx.send((t.index, obs.clone())).await;
                 }
                 if let Some(l) = liveness.as_mut()
                     && l.poll(&t.probe_target, t.pause_pid, &t.knet_exe).await == Some(false)
                 {
-                    return Outcome::LivenessFailed;
+                    let _ = t.events.send(unhealthy("Liveness", l)).await;
+                    return Outcome::LivenessFailed("liveness");
                 }
             }
         }

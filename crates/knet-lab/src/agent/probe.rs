@@ -123,6 +123,24 @@ impl Probe {
     }
 }
 
+impl Check {
+    /// What failed, for the `Unhealthy` event (`ip` is the pod's address).
+    pub fn failure(&self, ip: IpAddr) -> String {
+        let addr = SocketAddr::new(ip, 0);
+        let host = match addr {
+            SocketAddr::V4(_) => ip.to_string(),
+            SocketAddr::V6(_) => format!("[{ip}]"),
+        };
+        match self {
+            Check::Http { port, path } => {
+                format!("Get \"http://{host}:{port}{path}\": no 2xx/3xx answer")
+            }
+            Check::Tcp { port } => format!("dial tcp {host}:{port}: connection failed"),
+            Check::Exec { command } => format!("command {command:?} did not exit 0"),
+        }
+    }
+}
+
 /// Runs a probe on its schedule and applies the thresholds.
 #[derive(Debug)]
 pub struct Runner {
@@ -133,6 +151,11 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// The probe this runner runs.
+    pub fn probe(&self) -> &Probe {
+        &self.probe
+    }
+
     /// Runs the probe if it is due; returns the new verdict when a threshold is crossed.
     pub async fn poll(
         &mut self,

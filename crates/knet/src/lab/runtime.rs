@@ -140,7 +140,22 @@ impl PodRuntime for LabRuntime {
         );
         async move {
             let t = found.map_err(|e| *e)?;
-            let path = t.dir.join(&t.container).join("0.log");
+            let dir = t.dir.join(&t.container);
+            let runs = log_runs(&dir);
+            let Some(run) = pick_log(&runs, req.previous) else {
+                return Err(ApiError::bad_request(if req.previous {
+                    format!(
+                        "previous terminated container \"{}\" in pod \"{}\" not found",
+                        t.container, req.pod
+                    )
+                } else {
+                    format!(
+                        "container \"{}\" in pod \"{}\" is waiting to start",
+                        t.container, req.pod
+                    )
+                }));
+            };
+            let path = knet_lab::agent::container::log_file(&dir, run);
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(stream_log(path, req.tail_lines, req.follow, tx));
             Ok(rx)
@@ -194,7 +209,9 @@ fn attach(t: &Target, req: &ExecRequest) -> Result<ExecIo, Box<ApiError>> {
             t.container
         ))));
     }
-    let path = t.dir.join(&t.container).join("0.log");
+    // Run n (counted from 1) logs to the file of its n - 1 restarts.
+    let restarts = u32::try_from(run.saturating_sub(1)).unwrap_or(u32::MAX);
+    let path = knet_lab::agent::container::log_file(&t.dir.join(&t.container), restarts);
     let (out_tx, out_rx) = mpsc::channel(64);
     let states = console.subscribe();
     tokio::spawn(follow_run(path, run, states, out_tx));
@@ -443,6 +460,30 @@ async fn pump(
     }
 }
 
+/// The runs (restart counts) that have a log file in `dir`.
+fn log_runs(dir: &std::path::Path) -> Vec<u32> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| {
+                let name = e.ok()?.file_name();
+                name.to_str()?.strip_suffix(".log")?.parse().ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Which run's log `kubectl logs` reads: the latest, or with `--previous`
+/// the one before it.
+fn pick_log(runs: &[u32], previous: bool) -> Option<u32> {
+    let latest = runs.iter().copied().max()?;
+    if previous {
+        runs.iter().copied().filter(|r| *r < latest).max()
+    } else {
+        Some(latest)
+    }
+}
+
 /// The last `n` lines of `text` (all with None).
 fn tail(text: &[u8], n: Option<u64>) -> &[u8] {
     let Some(n) = n else { return text };
@@ -495,7 +536,15 @@ async fn stream_log(path: PathBuf, tail_lines: Option<u64>, follow: bool, tx: mp
 
 #[cfg(test)]
 mod tests {
-    use super::tail;
+    use super::{pick_log, tail};
+
+    #[test]
+    fn logs_read_the_latest_run_or_the_one_before() {
+        assert_eq!(pick_log(&[0, 2, 1], false), Some(2));
+        assert_eq!(pick_log(&[0, 2, 1], true), Some(1));
+        assert_eq!(pick_log(&[0], true), None);
+        assert_eq!(pick_log(&[], false), None);
+    }
 
     #[test]
     fn tails_whole_lines() {
