@@ -66,7 +66,7 @@ pub struct Config {
     pub engine: EngineConfig,
     /// DNS listen address (UDP and TCP).
     pub listen: SocketAddr,
-    /// UDP worker threads (SO_REUSEPORT sockets).
+    /// UDP worker threads (sharing one socket).
     pub threads: usize,
     /// Forwarding (`None`: names outside the zones get REFUSED).
     pub forward: Option<ForwardSpec>,

@@ -38,7 +38,7 @@ pub(crate) struct Args {
     /// DNS listen address, UDP and TCP (`IP:PORT`, `:PORT` or `PORT`).
     #[arg(long, default_value = "0.0.0.0:53", value_parser = parse_addr)]
     listen: SocketAddr,
-    /// UDP worker threads (one SO_REUSEPORT socket each).
+    /// UDP worker threads (all receiving from one socket).
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Cluster zone; repeat for several.
