@@ -12,4 +12,5 @@ pub(crate) mod podnet;
 pub(crate) mod proxy;
 pub(crate) mod sandbox;
 pub(crate) mod status;
+pub(crate) mod trace;
 pub(crate) mod up;

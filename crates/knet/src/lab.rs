@@ -9,6 +9,7 @@ pub(crate) mod proxy;
 pub(crate) mod runtime;
 pub(crate) mod state;
 pub(crate) mod sweep;
+pub(crate) mod trace;
 
 use anyhow::{Context, bail};
 use knet_lab::agent::{

@@ -30,6 +30,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Run a command on a lab node: `knet exec knet-worker -- ip route`.
     Exec(cmd::exec::Args),
+    /// Send one packet from a lab pod and show its path through the nodes' nftables and routes.
+    Trace(cmd::trace::Args),
     /// Run the node agent (the kubelet's role in the lab) for one node against any API server.
     Agent(cmd::agent::Args),
     /// Run the embedded kubectl-compatible API server.
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Down(a) => cmd::down::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Exec(a) => cmd::exec::run(a),
+        Command::Trace(a) => cmd::trace::run(a),
         Command::Agent(a) => cmd::agent::run(a),
         Command::Api(a) => cmd::api::run(a),
         Command::Controllers(a) => cmd::controllers::run(a),

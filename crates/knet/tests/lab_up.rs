@@ -303,6 +303,44 @@ spec:
     );
     assert!(env.contains("KUBERNETES_SERVICE_HOST=10.96.0.1\n"), "{env}");
 
+    // `knet trace`: one real packet from pod-a to the Service, told from the
+    // kernel's nftables trace — the DNAT to the endpoint and its route.
+    let traced = Command::new(knet())
+        .args([
+            "trace",
+            "--name",
+            &lab.name,
+            "pod-a",
+            "svc/sample-clusterip",
+        ])
+        .output()
+        .expect("run knet trace");
+    let told = String::from_utf8_lossy(&traced.stdout);
+    assert!(
+        traced.status.success(),
+        "{told}{}",
+        String::from_utf8_lossy(&traced.stderr)
+    );
+    let sample_ip = ip_of(&lab, "sample-pod");
+    assert!(told.contains("result: connected"), "{told}");
+    assert!(
+        told.contains(&format!(
+            "DNAT: destination {svc_ip}:8080 is now {sample_ip}:80"
+        )),
+        "{told}"
+    );
+    assert!(
+        told.contains(&format!("{sample_ip} is pod default/sample-pod")),
+        "{told}"
+    );
+    for n in 0..3 {
+        let (_, tables) = lab.on_node(&lab.node(n), &["nft", "list", "tables"]);
+        assert!(
+            !tables.contains("knet-trace"),
+            "trace table left on node {n}: {tables}"
+        );
+    }
+
     // Cluster DNS runs as pods behind 10.96.0.10 and answers from inside a pod.
     lab.wait_for(
         &["get", "deploy", "coredns", "-n", "kube-system"],
