@@ -238,6 +238,9 @@ spec:
     lab.wait_for(&["get", "pod", "ticker"], "{.status.phase}", "Running", 30);
     let attached = lab.ok(&["attach", "ticker"]);
     assert!(attached.contains("tick 3"), "kubectl attach: {attached}");
+    // `logs -f` of a container that has ended returns once it is all read.
+    let followed = lab.ok(&["logs", "-f", "ticker", "--request-timeout=20s"]);
+    assert_eq!(followed, "tick 1\ntick 2\ntick 3\n");
     let refused = lab.kubectl(&["attach", "-i", "pod-a"]);
     assert!(
         !refused.status.success()

@@ -157,7 +157,15 @@ impl PodRuntime for LabRuntime {
             };
             let path = knet_lab::agent::container::log_file(&dir, run);
             let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(stream_log(path, req.tail_lines, req.follow, tx));
+            // Run numbers count from 1: the file of `run` restarts is run + 1's.
+            let this_run = u64::from(run) + 1;
+            let states = t.console.as_ref().map(|c| c.subscribe());
+            let ended = move || {
+                states
+                    .as_ref()
+                    .is_none_or(|s| !matches!(*s.borrow(), RunState::Running(n) if n == this_run))
+            };
+            tokio::spawn(stream_log(path, req.tail_lines, req.follow, ended, tx));
             Ok(rx)
         }
         .boxed()
@@ -500,7 +508,16 @@ fn tail(text: &[u8], n: Option<u64>) -> &[u8] {
     if n == 0 { &text[text.len()..] } else { text }
 }
 
-async fn stream_log(path: PathBuf, tail_lines: Option<u64>, follow: bool, tx: mpsc::Sender<Bytes>) {
+/// Streams a log file; with `follow`, keeps streaming what is appended
+/// until `ended()` says the run that writes it is over (then `kubectl logs
+/// -f` returns, as it does when a container exits) or the client leaves.
+async fn stream_log(
+    path: PathBuf,
+    tail_lines: Option<u64>,
+    follow: bool,
+    ended: impl Fn() -> bool + Send + 'static,
+    tx: mpsc::Sender<Bytes>,
+) {
     let Ok(mut f) = tokio::fs::File::open(&path).await else {
         return;
     };
@@ -516,13 +533,17 @@ async fn stream_log(path: PathBuf, tail_lines: Option<u64>, follow: bool, tx: mp
     if !follow {
         return;
     }
+    // Checked before each read, so what the run wrote before it ended is
+    // all sent before the stream ends.
+    let mut over = ended();
     loop {
         match f.read(&mut buf).await {
             Ok(0) => {
-                if tx.is_closed() {
+                if over || tx.is_closed() {
                     return;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                over = ended();
             }
             Ok(n) => {
                 if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
