@@ -35,6 +35,13 @@ pub struct IpamPlan {
     pub failed: Vec<(String, String)>,
 }
 
+impl IpamPlan {
+    /// Whether there is nothing to write or report.
+    pub fn is_empty(&self) -> bool {
+        self.assign.is_empty() && self.failed.is_empty()
+    }
+}
+
 fn node_cidrs(n: &Node) -> Vec<String> {
     let spec = n.spec.as_ref();
     let mut v: Vec<String> = spec.and_then(|s| s.pod_cidrs.clone()).unwrap_or_default();
@@ -145,6 +152,36 @@ mod tests {
         let reserved: BTreeSet<String> = ["10.244.1.0/24".to_string()].into();
         let p = plan(&cfg("10.244.0.0/16", 24), &refs, &reserved);
         assert_eq!(p.assign[0].cidr, "10.244.2.0/24");
+    }
+
+    #[test]
+    fn a_fresh_view_never_reassigns_or_duplicates() {
+        // The cache lags: it shows "a" without the block it already holds
+        // and misses that "b" holds .1.
+        let stale = [node("a", None), node("new", None)];
+        let refs: Vec<&Node> = stale.iter().collect();
+        let p = plan(&cfg("10.244.0.0/16", 24), &refs, &BTreeSet::new());
+        assert!(!p.is_empty(), "the cache suggests work");
+        let mut only_list: Node = node("b", None);
+        only_list.spec.as_mut().unwrap().pod_cidrs = Some(vec!["10.244.1.0/24".into()]);
+        let fresh = [
+            node("a", Some("10.244.0.0/24")),
+            only_list,
+            node("new", None),
+        ];
+        let refs: Vec<&Node> = fresh.iter().collect();
+        let p = plan(&cfg("10.244.0.0/16", 24), &refs, &BTreeSet::new());
+        assert_eq!(
+            p.assign,
+            vec![Assignment {
+                node: "new".into(),
+                cidr: "10.244.2.0/24".into()
+            }],
+            "a keeps its block, b's podCIDRs-only block counts as held"
+        );
+        let done = [node("a", Some("10.244.0.0/24"))];
+        let refs: Vec<&Node> = done.iter().collect();
+        assert!(plan(&cfg("10.244.0.0/16", 24), &refs, &BTreeSet::new()).is_empty());
     }
 
     #[test]

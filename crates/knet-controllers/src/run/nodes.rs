@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
@@ -17,52 +16,38 @@ use crate::nodeipam::{self, NodeCidrConfig};
 use crate::pod::{key, split_key};
 use crate::scheduler::{self, Decision};
 
-/// Set once the API has refused `pods/binding`: bind by setting `spec.nodeName`.
-static NO_BINDING_SUBRESOURCE: AtomicBool = AtomicBool::new(false);
-
 /// How long an IPAM reservation waits for the Node to show it.
 const RESERVATION_TTL: Duration = Duration::from_secs(30);
 
+/// Binds a pod as kube-scheduler does: a v1 Binding POSTed to
+/// `pods/{name}/binding` (the API sets `spec.nodeName` once and refuses a
+/// second binding with 409; the uid guards against a re-created pod).
 async fn bind(ctx: &Ctx, pod: &Pod, node: &str) -> Result<(), kube::Error> {
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    if !NO_BINDING_SUBRESOURCE.load(Ordering::Relaxed) {
-        let binding = Binding {
-            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(ns.clone()),
-                uid: pod.uid(),
-                ..Default::default()
-            },
-            target: ObjectReference {
-                kind: Some("Node".into()),
-                name: Some(node.into()),
-                api_version: Some("v1".into()),
-                ..Default::default()
-            },
-        };
-        match api
-            .create_subresource::<Binding, serde_json::Value>(
-                "binding",
-                &name,
-                &PostParams::default(),
-                &binding,
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if is_status(&e, 404) || is_status(&e, 405) => {
-                tracing::info!("API has no pods/binding; binding by setting spec.nodeName");
-                NO_BINDING_SUBRESOURCE.store(true, Ordering::Relaxed);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let patch = json!({"metadata": {"resourceVersion": pod.resource_version()}, "spec": {"nodeName": node}});
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
+    let binding = Binding {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            uid: pod.uid(),
+            ..Default::default()
+        },
+        target: ObjectReference {
+            kind: Some("Node".into()),
+            name: Some(node.into()),
+            api_version: Some("v1".into()),
+            ..Default::default()
+        },
+    };
+    api.create_subresource::<Binding, serde_json::Value>(
+        "binding",
+        &name,
+        &PostParams::default(),
+        &binding,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Pod count per node: bound pods in the store plus binds not yet seen.
@@ -160,7 +145,36 @@ pub(crate) async fn sync_schedule(ctx: Arc<Ctx>, key_: String) -> SyncResult {
     Ok(None)
 }
 
-/// Node IPAM: gives every Node without one a pod CIDR.
+/// Pod CIDRs handed out but not yet seen on any of `nodes` (expired ones dropped).
+fn reservations(ctx: &Ctx, nodes: &[&Node]) -> BTreeSet<String> {
+    let on_nodes: BTreeSet<String> = nodes
+        .iter()
+        .flat_map(|n| {
+            let s = n.spec.as_ref();
+            let list = s.and_then(|s| s.pod_cidrs.clone()).unwrap_or_default();
+            list.into_iter().chain(s.and_then(|s| s.pod_cidr.clone()))
+        })
+        .collect();
+    let mut r = ctx
+        .ipam_reserved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    r.retain(|c, at| !on_nodes.contains(c) && at.elapsed() < RESERVATION_TTL);
+    r.keys().cloned().collect()
+}
+
+fn unreserve(ctx: &Ctx, cidr: &str) {
+    ctx.ipam_reserved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(cidr);
+}
+
+/// Node IPAM: gives every Node without one a pod CIDR. The store only says
+/// whether there is work: the plan that is written comes from a fresh list
+/// of the Nodes (a lagging store could show a Node without the pod CIDR it
+/// already has, which is immutable, or miss one another Node holds), and
+/// each write is conditional on the Node's resourceVersion in that list.
 pub(crate) async fn sync_ipam(ctx: Arc<Ctx>, _node: String) -> SyncResult {
     let Some(cluster) = ctx.cfg.cluster_cidr else {
         return Ok(None);
@@ -169,42 +183,44 @@ pub(crate) async fn sync_ipam(ctx: Arc<Ctx>, _node: String) -> SyncResult {
         cluster,
         node_prefix: ctx.cfg.node_cidr_prefix,
     };
-    let nodes = ctx.nodes.store.state();
-    let refs: Vec<&Node> = nodes.iter().map(|n| n.as_ref()).collect();
-    let on_nodes: BTreeSet<String> = refs
-        .iter()
-        .filter_map(|n| n.spec.as_ref().and_then(|s| s.pod_cidr.clone()))
-        .collect();
-    let reserved: BTreeSet<String> = {
-        let mut r = ctx
-            .ipam_reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        r.retain(|c, at| !on_nodes.contains(c) && at.elapsed() < RESERVATION_TTL);
-        r.keys().cloned().collect()
-    };
-    let plan = nodeipam::plan(&cfg, &refs, &reserved);
+    let cached = ctx.nodes.store.state();
+    let refs: Vec<&Node> = cached.iter().map(|n| n.as_ref()).collect();
+    if nodeipam::plan(&cfg, &refs, &reservations(&ctx, &refs)).is_empty() {
+        return Ok(None);
+    }
     let api: Api<Node> = Api::all(ctx.client.clone());
+    let nodes = api.list(&Default::default()).await?.items;
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let plan = nodeipam::plan(&cfg, &refs, &reservations(&ctx, &refs));
     for a in plan.assign {
         ctx.ipam_reserved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(a.cidr.clone(), Instant::now());
-        let patch = json!({"spec": {"podCIDR": a.cidr, "podCIDRs": [a.cidr]}});
-        if let Err(e) = api
+        let rv = nodes
+            .iter()
+            .find(|n| n.name_any() == a.node)
+            .and_then(|n| n.resource_version());
+        let patch = json!({"metadata": {"resourceVersion": rv},
+            "spec": {"podCIDR": a.cidr, "podCIDRs": [a.cidr]}});
+        match api
             .patch(&a.node, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            ctx.ipam_reserved
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&a.cidr);
-            if !is_status(&e, 404) {
+            Ok(_) => tracing::info!(node = %a.node, cidr = %a.cidr, "assigned pod CIDR"),
+            Err(e) if is_status(&e, 404) => unreserve(&ctx, &a.cidr),
+            // The Node changed since the list (or got a CIDR meanwhile):
+            // plan again from a fresh list.
+            Err(e) if is_status(&e, 409) || is_status(&e, 422) => {
+                unreserve(&ctx, &a.cidr);
+                tracing::debug!(node = %a.node, error = %e, "pod CIDR write refused; re-planning");
+                return Ok(Some(Duration::from_millis(100)));
+            }
+            Err(e) => {
+                unreserve(&ctx, &a.cidr);
                 return Err(e.into());
             }
-            continue;
         }
-        tracing::info!(node = %a.node, cidr = %a.cidr, "assigned pod CIDR");
     }
     for (node, why) in plan.failed {
         tracing::warn!(%node, reason = %why, "no pod CIDR for node");
