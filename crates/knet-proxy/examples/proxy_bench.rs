@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use knet_proxy::apply::{Netns, nft_for};
+use knet_proxy::apply::{Netns, Nft, NftCommand, nft_for};
 use knet_proxy::conntrack::ConntrackTool;
 use knet_proxy::model::{
     Delta, Endpoint, Family, Protocol, ProxyState, ServicePort, ServicePortName,
@@ -74,12 +74,13 @@ fn proxier(netns: &str) -> Proxier {
         cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
         ..RenderConfig::default()
     };
-    Proxier::new(
-        nft_for(&ns).expect("nft"),
-        Box::new(ConntrackTool::new(ns)),
-        cfg,
-        Arc::default(),
-    )
+    // KNET_NFT=cmd: the nft program per sync instead of libnftables.
+    let nft: Box<dyn Nft> = if std::env::var("KNET_NFT").as_deref() == Ok("cmd") {
+        Box::new(NftCommand::new(ns.clone()))
+    } else {
+        nft_for(&ns).expect("nft")
+    };
+    Proxier::new(nft, Box::new(ConntrackTool::new(ns)), cfg, Arc::default())
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -186,6 +187,13 @@ fn sync_bench(node: &str, peer: &str, count: u32, peer_timeout: u64) {
             .run(floor, b"add table ip knet-proxy\n")
             .expect("nft")
     });
+    println!(
+        "knet full sync phases: render+plan_s={:.3} kernel_s={:.3}; re-sync render+plan_s={:.3} kernel_s={:.3}",
+        r.plan_time.as_secs_f64(),
+        r.kernel_time.as_secs_f64(),
+        r2.plan_time.as_secs_f64(),
+        r2.kernel_time.as_secs_f64(),
+    );
     let endpoints: usize = base.ports.values().map(|p| p.cluster.len()).sum();
     println!(
         "knet services={count} endpoints={endpoints} full_sync_s={:.3} (render+plan_s={:.3} nft_load_s={:.3} script_mb={:.1}) full_resync_s={:.3} add_service_ms={:.1} (max {:.1}) endpoint_change_ms={:.1} (max {:.1}) nft_noop_ms={:.1} writes=[{} {} {} {}]",

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::model::{NodeInfo, build};
-use crate::render::{RenderConfig, render};
+use crate::render::{DISPATCH_MAX, RenderConfig, render};
 use crate::testutil::{Ep, ready, service, slice};
 
 fn desired(eps: &[Ep<'_>], affinity: bool) -> Desired {
@@ -41,19 +41,62 @@ fn endpoint_change_touches_only_its_elements() {
 }
 
 #[test]
-fn scale_up_switches_pick_chain_and_creates_it_first() {
+fn scale_up_moves_between_dispatch_sets_without_verdicts() {
     let a = desired(&[ready("10.244.1.2", "a")], false);
     let b = desired(&[ready("10.244.1.2", "a"), ready("10.244.1.3", "a")], false);
-    let plan = diff(&a, &b);
-    let text = plan.to_nft();
+    let text = diff(&a, &b).to_nft();
+    assert!(
+        text.contains("delete element ip knet-proxy addr-n-tcp-1 { 10.96.0.5 . 80 }"),
+        "{text}"
+    );
+    assert!(
+        text.contains("add element ip knet-proxy addr-n-tcp-2 { 10.96.0.5 . 80 }"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("goto") && !text.contains("chain"),
+        "plain elements only (no table re-validation): {text}"
+    );
+}
+
+fn eps(v: &[String]) -> Vec<Ep<'_>> {
+    v.iter().map(|e| ready(e, "a")).collect()
+}
+
+fn many(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("10.244.1.{}", i + 2)).collect()
+}
+
+#[test]
+fn beyond_the_dispatch_sets_a_pick_chain_is_created_before_its_use() {
+    let (sixteen, seventeen) = (many(DISPATCH_MAX), many(DISPATCH_MAX + 1));
+    let a = desired(&eps(&sixteen), false);
+    let b = desired(&eps(&seventeen), false);
+    let text = diff(&a, &b).to_nft();
+    let n = DISPATCH_MAX + 1;
     let add_chain = text
-        .find("add chain ip knet-proxy pick-tcp-2")
+        .find(&format!("add chain ip knet-proxy pick-tcp-{n}"))
         .expect(&text);
-    let use_chain = text.find(": goto pick-tcp-2").expect(&text);
-    let drop_old = text
-        .find("delete chain ip knet-proxy pick-tcp-1")
+    let use_chain = text
+        .find(&format!(
+            "service-ips {{ 10.96.0.5 . tcp . 80 : goto pick-tcp-{n} }}"
+        ))
         .expect(&text);
-    assert!(add_chain < use_chain && use_chain < drop_old, "{text}");
+    assert!(add_chain < use_chain, "{text}");
+    assert!(
+        text.contains(&format!(
+            "delete element ip knet-proxy addr-n-tcp-{DISPATCH_MAX} {{ 10.96.0.5 . 80 }}"
+        )),
+        "{text}"
+    );
+    let back = diff(&b, &a).to_nft();
+    let unuse = back
+        .find("delete element ip knet-proxy service-ips")
+        .expect(&back);
+    let drop_chain = back
+        .find(&format!("delete chain ip knet-proxy pick-tcp-{n}"))
+        .expect(&back);
+    assert!(unuse < drop_chain, "{back}");
 }
 
 #[test]
@@ -66,9 +109,7 @@ fn no_endpoints_to_some_moves_between_reject_set_and_dispatch() {
         "{text}"
     );
     assert!(
-        text.contains(
-            "add element ip knet-proxy service-ips { 10.96.0.5 . tcp . 80 : goto pick-tcp-1 }"
-        ),
+        text.contains("add element ip knet-proxy addr-n-tcp-1 { 10.96.0.5 . 80 }"),
         "{text}"
     );
 }
