@@ -337,6 +337,10 @@ impl Lab {
         if let Some(api) = self.api.take() {
             api.stop().await;
         }
+        // Before the namespaces go: a process left in one would outlive it.
+        for e in sweep::kill_processes(&self.state.name) {
+            eprintln!("warning: {e}");
+        }
         drop(self.topology.take());
         for e in sweep::sweep(&self.state.name, true) {
             eprintln!("warning: {e}");

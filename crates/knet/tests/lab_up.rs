@@ -432,9 +432,26 @@ spec:
     );
     assert!(!ok, "a ClusterIP is not reachable from outside the cluster");
 
-    // Down leaves nothing behind.
+    // Down leaves nothing behind — also no process a user started in a
+    // lab namespace (it would outlive the namespace).
+    let mut straggler = Command::new(knet())
+        .args(["exec", "--name", &lab.name, "client", "--", "sleep", "600"])
+        .spawn()
+        .expect("knet exec sleep");
     let name = lab.name.clone();
     drop(lab);
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        straggler.try_wait().is_ok_and(|s| s.is_some())
+    });
+    if !gone {
+        let _ = straggler.kill();
+        let _ = straggler.wait();
+    }
+    assert!(
+        gone,
+        "a process in the lab's client namespace survived knet down"
+    );
     assert_eq!(namespaces_of(&name), Vec::<String>::new());
     assert!(!std::path::Path::new(&format!("/run/knet/{name}")).exists());
 }

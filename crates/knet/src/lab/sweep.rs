@@ -55,6 +55,26 @@ fn processes_in(namespaces: &[String]) -> Vec<i32> {
         .collect()
 }
 
+/// Kills every process (other than this one) living in one of lab `name`'s
+/// network namespaces — the lab's own and anything a user started there
+/// with `knet exec` — so none outlives the namespaces it ran in.
+/// Returns what could not be killed.
+pub(crate) fn kill_processes(name: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    for pid in processes_in(&lab_namespaces(name)) {
+        let killed = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        if let Err(e) = killed
+            && e != nix::errno::Errno::ESRCH
+        {
+            errors.push(format!("kill pid {pid}: {e}"));
+        }
+    }
+    errors
+}
+
 /// Removes lab `name` completely (keeping `up.log` when `keep_log`: a new
 /// `knet up` clearing a crashed lab is writing it). Returns what could not be removed.
 pub(crate) fn sweep(name: &str, keep_log: bool) -> Vec<String> {
@@ -66,18 +86,8 @@ pub(crate) fn sweep(name: &str, keep_log: bool) -> Vec<String> {
         errors.push(format!("knet up for {name:?} is still running as pid {}: stop it with `knet down --name {name}`", st.pid));
         return errors;
     }
+    errors.extend(kill_processes(name));
     let namespaces = lab_namespaces(name);
-    for pid in processes_in(&namespaces) {
-        let killed = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        if let Err(e) = killed
-            && e != nix::errno::Errno::ESRCH
-        {
-            errors.push(format!("kill pid {pid}: {e}"));
-        }
-    }
     for ns in &namespaces {
         knet_podnet::netns::delete_named(ns);
         if Path::new("/run/netns").join(ns).exists() {
