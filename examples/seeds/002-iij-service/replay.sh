@@ -69,7 +69,9 @@ k get svc,ep nginx
 d nginx.default.svc.cluster.local.
 
 heading "ExternalName: a CNAME for www.iij.ad.jp"
-k delete -f "$here/selectorless.yaml"
+# The endpoints controller deletes a Service's Endpoints with it (as in
+# Kubernetes), so kubectl may find them gone already.
+k delete -f "$here/selectorless.yaml" --ignore-not-found
 wait_gone svc/nginx
 k apply -f "$here/externalname.yaml"
 k get svc
