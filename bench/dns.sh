@@ -4,7 +4,8 @@
 #   bench/dns.sh            # 10,000 Services / 50,000 endpoints; RSS at 100k / 500k
 #
 # Env: KNET_BIN (use this binary instead of building), SVCS (10000), PER (5 endpoints per Service), BIG_SVCS (100000),
-#      DURATION (seconds per dnsperf run, 10), CLIENTS (10), OUTSTANDING (200).
+#      DURATION (seconds per dnsperf run, 10), CLIENTS (10), OUTSTANDING (200),
+#      REPEAT (interleaved knet/Knot run pairs per thread count, 3).
 # Prints one table row per (server, threads) with QPS, average and p99
 # latency, and the resident memory of knet dns at BIG_SVCS Services.
 # Everything runs on loopback; every process started here is stopped on exit.
@@ -17,6 +18,7 @@ BIG_SVCS=${BIG_SVCS:-100000}
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-10}
 OUTSTANDING=${OUTSTANDING:-200}
+REPEAT=${REPEAT:-3}
 
 for tool in dnsperf knotd dig python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps)" >&2; exit 1; }
@@ -122,18 +124,32 @@ rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 echo "== dnsperf: $DURATION s, $CLIENTS clients, $OUTSTANDING outstanding, mix 40% ClusterIP A / 20% headless A / 15% SRV / 15% AAAA NODATA / 10% NXDOMAIN"
 printf '%-10s %-8s %10s %10s %10s %8s %9s\n' server threads qps avg_ms p99_ms lost rss_mb
+one_run() { # server threads
+  local port
+  port=$(free_port)
+  if [ "$1" = knet-dns ]; then start_knet "$2" "$W/small/objects.json" "$port"; else start_knot "$2" "$port"; fi
+  read -r qps avg p99 lost < <(measure "$port")
+  printf '%-10s %-8s %10s %10s %10s %8s %9s\n' "$1" "$2" "$qps" "$avg" "$p99" "$lost" "$(rss_mb "${PIDS[-1]}")"
+  echo "$1 $2 $qps" >>"$W/qps.txt"
+  stop_last
+}
+# REPEAT pairs per thread count, alternating which server goes first: the
+# machine is shared, so only interleaved pairs compare fairly.
 for t in 1 2; do
-  port=$(free_port)
-  start_knet "$t" "$W/small/objects.json" "$port"
-  read -r qps avg p99 lost < <(measure "$port")
-  printf '%-10s %-8s %10s %10s %10s %8s %9s\n' "knet-dns" "$t" "$qps" "$avg" "$p99" "$lost" "$(rss_mb "${PIDS[-1]}")"
-  stop_last
-  port=$(free_port)
-  start_knot "$t" "$port"
-  read -r qps avg p99 lost < <(measure "$port")
-  printf '%-10s %-8s %10s %10s %10s %8s %9s\n' "knot-3" "$t" "$qps" "$avg" "$p99" "$lost" "$(rss_mb "${PIDS[-1]}")"
-  stop_last
+  for r in $(seq 1 "$REPEAT"); do
+    if [ $((r % 2)) = 1 ]; then one_run knet-dns "$t"; one_run knot-3 "$t"; else one_run knot-3 "$t"; one_run knet-dns "$t"; fi
+  done
 done
+echo "== QPS over $REPEAT runs each: median [min-max]"
+python3 - "$W/qps.txt" <<'PY'
+import sys, statistics
+runs = {}
+for line in open(sys.argv[1]):
+    s, t, q = line.split()
+    runs.setdefault((s, t), []).append(float(q))
+for (s, t), v in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    print(f"{s:<10} {t:<8} median {statistics.median(v):>9.0f}  [{min(v):.0f}-{max(v):.0f}]")
+PY
 
 echo "== memory at $BIG_SVCS Services x $PER endpoints"
 python3 bench/dns_gen.py "$W/big" "$BIG_SVCS" "$PER" --no-zone
