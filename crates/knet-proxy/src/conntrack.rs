@@ -1,9 +1,11 @@
 //! UDP conntrack cleanup: which flows are stale after an endpoint change
 //! (pure), and deleting them (behind [`Conntrack`]).
 //!
-//! Stopgap: deletion runs the `conntrack` tool (`conntrack -D`) in the node's
-//! namespace rather than speaking NETLINK_NETFILTER directly; the trait keeps
-//! the swap to a netlink implementation local to this file.
+//! [`ConntrackNetlink`] speaks ctnetlink (NETLINK_NETFILTER) in the node's
+//! namespace; [`ConntrackTool`] (the `conntrack -D` program) is kept as an
+//! alternative.
+
+mod netlink;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -79,9 +81,55 @@ pub fn stale_udp_flows_in(changed: &[Change<'_>]) -> Vec<StaleFlow> {
 pub trait Conntrack: Send {
     /// Deletes UDP entries matching `flow`.
     fn delete_udp(&mut self, flow: &StaleFlow) -> Result<(), ApplyError>;
+
+    /// Deletes UDP entries matching any of `flows` (one pass where the
+    /// implementation can).
+    fn delete_udp_all(&mut self, flows: &[StaleFlow]) -> Result<(), ApplyError> {
+        let mut first_error = None;
+        for flow in flows {
+            if let Err(e) = self.delete_udp(flow) {
+                tracing::warn!(?flow, error = %e, "conntrack cleanup failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
 }
 
-/// [`Conntrack`] that runs `conntrack -D` in a namespace (stopgap, see module docs).
+/// [`Conntrack`] over ctnetlink in a namespace: one dump per family, then a
+/// delete per matching entry.
+#[derive(Debug, Clone)]
+pub struct ConntrackNetlink {
+    netns: Netns,
+}
+
+impl ConntrackNetlink {
+    /// Acts in `netns`.
+    pub fn new(netns: Netns) -> ConntrackNetlink {
+        ConntrackNetlink { netns }
+    }
+}
+
+impl Conntrack for ConntrackNetlink {
+    fn delete_udp(&mut self, flow: &StaleFlow) -> Result<(), ApplyError> {
+        self.delete_udp_all(std::slice::from_ref(flow))
+    }
+
+    fn delete_udp_all(&mut self, flows: &[StaleFlow]) -> Result<(), ApplyError> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let n = netlink::delete(&self.netns, flows)?;
+        tracing::debug!(
+            flows = flows.len(),
+            deleted = n,
+            "stale UDP conntrack entries deleted"
+        );
+        Ok(())
+    }
+}
+
+/// [`Conntrack`] that runs the `conntrack -D` program in a namespace.
 #[derive(Debug, Clone)]
 pub struct ConntrackTool {
     netns: Netns,

@@ -211,10 +211,8 @@ impl Proxier {
         self.need_full = false;
         let plan_time = started.elapsed().saturating_sub(kernel_time);
         let stale = stale_udp_flows_in(&changed);
-        for flow in &stale {
-            if let Err(error) = self.conntrack.delete_udp(flow) {
-                tracing::warn!(?flow, %error, "conntrack cleanup failed");
-            }
+        if let Err(error) = self.conntrack.delete_udp_all(&stale) {
+            tracing::warn!(flows = stale.len(), %error, "conntrack cleanup failed");
         }
         for (key, _, new) in owned {
             match new.as_ref().filter(|p| p.health_check_node_port.is_some()) {
@@ -425,7 +423,7 @@ pub async fn run_node(
     ));
     let proxier = Proxier::new(
         crate::apply::nft_for(&netns)?,
-        Box::new(crate::conntrack::ConntrackTool::new(netns)),
+        Box::new(crate::conntrack::ConntrackNetlink::new(netns)),
         cfg,
         metrics,
     );

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use knet_proxy::apply::ApplyError;
 use knet_proxy::apply::{Netns, nft_for};
-use knet_proxy::conntrack::ConntrackTool;
+use knet_proxy::conntrack::{Conntrack, ConntrackNetlink, StaleFlow};
 use knet_proxy::metrics::Metrics;
 use knet_proxy::model::ProxyState;
 use knet_proxy::render::RenderConfig;
@@ -47,6 +48,15 @@ pub(crate) struct Pod {
     pub(crate) ip: String,
     /// IPv6 address.
     pub(crate) ip6: String,
+}
+
+/// A [`Conntrack`] that deletes nothing.
+struct NoCleanup;
+
+impl Conntrack for NoCleanup {
+    fn delete_udp(&mut self, _: &StaleFlow) -> Result<(), ApplyError> {
+        Ok(())
+    }
 }
 
 /// The lab; see the module docs.
@@ -242,6 +252,16 @@ impl Lab {
 
     /// A fresh proxier (like a restarted `knet proxy`); its first sync is full.
     pub(crate) fn start_proxy(&mut self) {
+        let ct = Box::new(ConntrackNetlink::new(Netns::named(&self.node)));
+        self.start_proxy_with(ct);
+    }
+
+    /// A fresh proxier that never deletes conntrack entries (negative controls).
+    pub(crate) fn start_proxy_without_conntrack_cleanup(&mut self) {
+        self.start_proxy_with(Box::new(NoCleanup));
+    }
+
+    fn start_proxy_with(&mut self, conntrack: Box<dyn Conntrack>) {
         let netns = Netns::named(&self.node);
         self.metrics = Arc::default();
         let cfg = RenderConfig {
@@ -250,7 +270,7 @@ impl Lab {
         };
         self.proxier = Some(Proxier::new(
             nft_for(&netns).expect("nft"),
-            Box::new(ConntrackTool::new(netns)),
+            conntrack,
             cfg,
             self.metrics.clone(),
         ));

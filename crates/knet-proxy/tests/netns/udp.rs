@@ -32,6 +32,34 @@ fn same_port_tcp_and_udp() {
 #[test]
 fn stale_udp_conntrack_removed() {
     let Some(mut lab) = Lab::new() else { return };
+    let (first, second) = stale_udp(&mut lab);
+    let first = first.expect("answer after endpoints appeared");
+    assert!(first.starts_with("a "), "{first}");
+    let second = second.expect("answer after endpoint change");
+    assert!(
+        second.starts_with("b "),
+        "stale conntrack entry kept the old endpoint: {second}"
+    );
+}
+
+/// Negative control: the same scenario without conntrack cleanup does get
+/// stuck on the stale entries (so the test above can fail).
+#[test]
+fn stale_udp_conntrack_sticks_without_cleanup() {
+    let Some(mut lab) = Lab::new() else { return };
+    lab.start_proxy_without_conntrack_cleanup();
+    let (first, second) = stale_udp(&mut lab);
+    let stuck_at_none = first.is_none();
+    let stuck_at_a = second.as_deref().is_none_or(|s| !s.starts_with("b "));
+    assert!(
+        stuck_at_none || stuck_at_a,
+        "without cleanup the flows should stick: {first:?} {second:?}"
+    );
+}
+
+/// none → some → replaced, with one fixed client port: the answers after the
+/// endpoints appeared and after the endpoint was replaced.
+fn stale_udp(lab: &mut Lab) -> (Option<String>, Option<String>) {
     let client = lab.pod(1);
     let (a, b) = (lab.pod(2), lab.pod(3));
     lab.backend(&a, "a", &["udp:5353"]);
@@ -52,21 +80,13 @@ fn stale_udp_conntrack_removed() {
         svc("dns", VIP, ports, json!({})),
         slice("dns", &[("dns", 5353, "UDP")], &[ready(&a.ip, NODE)]),
     ]);
-    let first = lab
-        .udp(&client.ns, VIP, 53, sport)
-        .expect("answer after endpoints appeared");
-    assert!(first.starts_with("a "), "{first}");
+    let first = lab.udp(&client.ns, VIP, 53, sport);
     // endpoint replaced: the old flow is deleted, the same 5-tuple reaches b.
     let report = lab.sync(&[
         svc("dns", VIP, ports, json!({})),
         slice("dns", &[("dns", 5353, "UDP")], &[ready(&b.ip, NODE)]),
     ]);
     assert!(report.stale_flows > 0);
-    let second = lab
-        .udp(&client.ns, VIP, 53, sport)
-        .expect("answer after endpoint change");
-    assert!(
-        second.starts_with("b "),
-        "stale conntrack entry kept the old endpoint: {second}"
-    );
+    let second = lab.udp(&client.ns, VIP, 53, sport);
+    (first, second)
 }
