@@ -5,7 +5,9 @@
 #      commit baseline measured in the same run) and with N concurrent
 #      kube-rs clients (group commit);
 #   2. watch delivery latency p50/p99 with 100 concurrent watchers;
-#   3. resident memory of the server at 100k stored Services.
+#   3. resident memory of the server at 100k stored Services; then, on that
+#      server, the OpenAPI v3 documents (first and cached fetch, gzip size,
+#      RSS) and listing the Services whole vs in pages of 500 (limit/continue).
 # Usage: bench/api.sh [clients=64] [seconds=10] [objects=100000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,4 +63,10 @@ echo "rss_before_kib=$BASE rss_after_kib=$AFTER"
 awk -v b="$BASE" -v a="$AFTER" -v n="$OBJECTS" -v j="$AVG" 'BEGIN {
   per = (a - b) * 1024 / n;
   printf "rss_per_object_bytes=%.0f avg_json_bytes=%d overhead_beyond_json_bytes=%.0f\n", per, j, per - j }'
+echo "## OpenAPI v3 documents"
+BEFORE_DOCS=$(rss_kib)
+"$BENCH" "$KUBECONFIG_PATH" openapi
+echo "rss_before_openapi_kib=$BEFORE_DOCS rss_after_openapi_kib=$(rss_kib)"
+echo "## list $OBJECTS Services: whole vs pages of 500"
+"$BENCH" "$KUBECONFIG_PATH" pages 500
 stop

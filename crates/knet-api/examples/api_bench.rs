@@ -6,10 +6,12 @@
 //! Usage: api_bench <kubeconfig> creates <clients> <seconds>
 //!        api_bench <kubeconfig> watch <watchers> <events> <rate/s>
 //!        api_bench <kubeconfig> services <count> <clients>
+//!        api_bench <kubeconfig> pages <limit>      (lists bench-mem Services)
+//!        api_bench <kubeconfig> openapi           (fetches every v3 document)
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
-use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -185,6 +187,78 @@ async fn services(c: kube::Client, count: usize, clients: usize) -> anyhow::Resu
     Ok(())
 }
 
+/// Lists the Services of `bench-mem` in one response and in pages of
+/// `limit` (following continue tokens, as kubectl and kube-rs' watcher do).
+async fn pages(c: kube::Client, limit: u32) -> anyhow::Result<()> {
+    let api: Api<Service> = Api::namespaced(c, "bench-mem");
+    let t = Instant::now();
+    let all = api.list(&ListParams::default()).await?;
+    let whole = t.elapsed();
+    let t = Instant::now();
+    let (mut n, mut pages) = (0usize, 0usize);
+    let mut lp = ListParams::default().limit(limit);
+    let mut first_page = Duration::ZERO;
+    loop {
+        let page = api.list(&lp).await?;
+        pages += 1;
+        if pages == 1 {
+            first_page = t.elapsed();
+        }
+        n += page.items.len();
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(tok) => lp = lp.continue_token(&tok),
+            None => break,
+        }
+    }
+    let paged = t.elapsed();
+    anyhow::ensure!(
+        n == all.items.len(),
+        "paged {n} != whole {}",
+        all.items.len()
+    );
+    println!(
+        "objects={n} whole_list_ms={:.0} paged_list_ms={:.0} pages={pages} limit={limit} first_page_ms={:.1}",
+        whole.as_secs_f64() * 1e3,
+        paged.as_secs_f64() * 1e3,
+        first_page.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// GET with `Accept-Encoding: gzip`; status, body bytes and elapsed time.
+async fn fetch_gzip(c: &kube::Client, path: &str) -> anyhow::Result<(u16, usize, Duration)> {
+    let req = http::Request::get(path)
+        .header("accept-encoding", "gzip")
+        .body(kube::client::Body::from(Vec::new()))?;
+    let t = Instant::now();
+    let resp = c.send(req).await?;
+    let code = resp.status().as_u16();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await?
+        .to_bytes();
+    Ok((code, body.len(), t.elapsed()))
+}
+
+/// Fetches the OpenAPI v3 root and every document twice (built on first
+/// request, then cached).
+async fn openapi(c: kube::Client) -> anyhow::Result<()> {
+    let req = http::Request::get("/openapi/v3").body(Vec::new())?;
+    let root: serde_json::Value = c.request(req).await?;
+    let paths = root["paths"].as_object().cloned().unwrap_or_default();
+    for (gv, entry) in paths {
+        let url = entry["serverRelativeURL"].as_str().unwrap_or_default();
+        let (code, gz, cold) = fetch_gzip(&c, url).await?;
+        let (_, _, warm) = fetch_gzip(&c, url).await?;
+        anyhow::ensure!(code == 200, "{url}: {code}");
+        println!(
+            "openapi={gv} gzip_bytes={gz} first_fetch_ms={:.1} cached_fetch_ms={:.1}",
+            cold.as_secs_f64() * 1e3,
+            warm.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -199,6 +273,8 @@ async fn main() -> anyhow::Result<()> {
         Some("creates") => creates(c, arg(3)? as usize, arg(4)?).await,
         Some("watch") => watch(c, arg(3)? as usize, arg(4)? as usize, arg(5)?).await,
         Some("services") => services(c, arg(3)? as usize, arg(4)? as usize).await,
-        _ => anyhow::bail!("usage: api_bench <kubeconfig> creates|watch|services …"),
+        Some("pages") => pages(c, arg(3)? as u32).await,
+        Some("openapi") => openapi(c).await,
+        _ => anyhow::bail!("usage: api_bench <kubeconfig> creates|watch|services|pages|openapi …"),
     }
 }
