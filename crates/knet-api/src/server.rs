@@ -37,7 +37,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where to write the admin kubeconfig (default `<data-dir>/kubeconfig`).
     pub kubeconfig: Option<PathBuf>,
-    /// Revisions of history kept for watch resumption.
+    /// Revisions of history kept for watch resumption and list continue
+    /// tokens (older ones get 410 Expired).
     pub history: usize,
     /// Service CIDR for ClusterIPs.
     pub service_cidr: String,

@@ -15,7 +15,8 @@ pub(crate) struct Args {
     /// Where to write the admin kubeconfig (default: <data-dir>/kubeconfig).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// Revisions of history kept for watch resumption.
+    /// Revisions of history kept for watch resumption and list continue
+    /// tokens (older ones get 410 Expired).
     #[arg(long, default_value_t = 10_000)]
     history: usize,
     /// Service CIDR for ClusterIPs.
