@@ -114,6 +114,61 @@ pub fn full(next: &Desired) -> Plan {
     }
 }
 
+/// `full(next).to_nft()` and its size, written straight into one buffer
+/// without building the intermediate plan (the full sync's hot path).
+pub fn full_script(next: &Desired) -> (String, usize) {
+    let fam = match family_of(next) {
+        Family::V4 => "ip",
+        Family::V6 => "ip6",
+    };
+    let table = next.table.as_str();
+    let elems: usize = next.elements.values().map(|m| m.len()).sum();
+    let mut out = String::with_capacity(next.skeleton.len() + 256 + elems * 48);
+    let _ = write!(
+        out,
+        "add table {fam} {table}\ndelete table {fam} {table}\ntable {fam} {table} {{\n{}}}\n",
+        next.skeleton
+    );
+    let mut size = 1;
+    for (name, decl) in &next.sets {
+        let _ = writeln!(
+            out,
+            "add {} {fam} {table} {name} {{ {} }}",
+            decl.kind, decl.body
+        );
+        size += 1;
+    }
+    for c in next.chains.keys() {
+        let _ = writeln!(out, "add chain {fam} {table} {c}");
+        size += 1;
+    }
+    for (chain, rules) in &next.chains {
+        for r in rules {
+            let _ = writeln!(out, "add rule {fam} {table} {chain} {r}");
+        }
+        size += rules.len();
+    }
+    for (set, elems) in &next.elements {
+        let all: Vec<(&String, &String)> = elems.iter().collect();
+        for chunk in all.chunks(ELEMENT_CHUNK) {
+            let _ = write!(out, "add element {fam} {table} {set} {{ ");
+            for (i, (k, v)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                if !v.is_empty() {
+                    out.push_str(" : ");
+                    out.push_str(v);
+                }
+            }
+            out.push_str(" }\n");
+        }
+        size += elems.len();
+    }
+    (out, size)
+}
+
 /// The changes that turn the applied `prev` into `next`; a full plan when the
 /// fixed part differs.
 pub fn diff(prev: &Desired, next: &Desired) -> Plan {

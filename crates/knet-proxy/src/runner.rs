@@ -108,7 +108,7 @@ impl Proxier {
     pub fn full_script(cfg: &RenderConfig, state: &ProxyState) -> String {
         families(state, &BTreeMap::new())
             .into_iter()
-            .map(|f| plan::full(&render(state, f, cfg)).to_nft())
+            .map(|f| plan::full_script(&render(state, f, cfg)).0)
             .collect()
     }
 
@@ -186,17 +186,25 @@ impl Proxier {
         let mut kernel_time = Duration::ZERO;
         let changed = borrowed(owned);
         for family in families(&self.state, &self.applied) {
-            let (desired, plan) = match self.applied.remove(&family) {
-                Some(prev) if !full => self.incremental(prev, &changed, family),
+            let (desired, script, size) = match self.applied.remove(&family) {
+                Some(prev) if !full => {
+                    let (d, p) = self.incremental(prev, &changed, family);
+                    let script = if p.is_empty() {
+                        String::new()
+                    } else {
+                        p.to_nft()
+                    };
+                    (d, script, p.size())
+                }
                 _ => {
                     let d = render(&self.state, family, &self.cfg);
-                    let p = plan::full(&d);
-                    (d, p)
+                    let (script, size) = plan::full_script(&d);
+                    (d, script, size)
                 }
             };
-            if !plan.is_empty() {
+            if !script.is_empty() {
                 let t = Instant::now();
-                let applied = self.nft.apply(&plan.to_nft());
+                let applied = self.nft.apply(&script);
                 kernel_time += t.elapsed();
                 if let Err(e) = applied {
                     self.need_full = true;
@@ -204,7 +212,7 @@ impl Proxier {
                     self.metrics.sync_failures.fetch_add(1, Ordering::SeqCst);
                     return Err(e);
                 }
-                writes += plan.size();
+                writes += size;
             }
             self.applied.insert(family, desired);
         }

@@ -110,7 +110,11 @@ fn demo_state() -> ProxyState {
 #[test]
 fn full_ruleset_golden() {
     let d = render(&demo_state(), Family::V4, &cfg());
-    golden("full-v4", &plan::full(&d).to_nft());
+    let text = plan::full(&d).to_nft();
+    let (direct, size) = plan::full_script(&d);
+    assert_eq!(direct, text, "the direct writer matches the plan's text");
+    assert_eq!(size, plan::full(&d).size());
+    golden("full-v4", &text);
 }
 
 #[test]
