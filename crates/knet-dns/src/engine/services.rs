@@ -63,8 +63,20 @@ impl<'a> Lookup<'a> {
         port: Option<(&str, &str)>,
     ) -> Vec<Item<'a>> {
         let mut items = Vec::new();
+        // A/AAAA of `<svc>` or `<endpoint>.<svc>`: ports and (unless an
+        // endpoint is asked for) endpoint labels do not matter, so skip
+        // building them — the fast path of most cluster lookups.
+        let addr_only = port.is_none() && self.qtype != rtype::SRV;
         if let (ServiceKind::ClusterIp(ips), None) = (&entry.spec.kind, endpoint) {
             if self.cfg.ignore_empty_service && !entry.has_published() {
+                return items;
+            }
+            if addr_only {
+                items.extend(ips.iter().map(|ip| Item {
+                    ip: *ip,
+                    port: None,
+                    host: None,
+                }));
                 return items;
             }
             let ports: Vec<Option<&Port>> = if entry.spec.ports.is_empty() && port.is_none() {
@@ -88,6 +100,14 @@ impl<'a> Lookup<'a> {
             return items;
         }
         for (ep, ports) in entry.published() {
+            if addr_only && endpoint.is_none() {
+                items.push(Item {
+                    ip: ep.ip,
+                    port: None,
+                    host: None,
+                });
+                continue;
+            }
             let host = endpoint_label(ep, self.cfg.endpoint_pod_names);
             if endpoint.is_some_and(|want| want != host) {
                 continue;
