@@ -3,8 +3,9 @@
 //! - [`model`] (pure): Services + EndpointSlices → per-node desired state;
 //! - [`render`] (pure): desired state → the objects of one family's table;
 //! - [`plan`] (pure): applied vs desired objects → one nft transaction;
-//! - [`apply`]: runs `nft -f -` in the node's network namespace;
-//! - [`conntrack`]: stale UDP flows (pure) and their deletion;
+//! - [`apply`]: loads transactions in the node's network namespace (libnftables
+//!   on a long-lived worker thread, else `nft -f -`);
+//! - [`conntrack`]: stale UDP flows (pure) and their deletion over ctnetlink;
 //! - [`feed`]: changed Service ports from sources to the sync loop;
 //! - [`source`]: objects from a file or from any API server (kube-rs);
 //! - [`runner`]: the sync loop (full resync, min-sync-period batching);

@@ -6,11 +6,20 @@
 //! Services, and load cost stays linear because ordinary Services create no
 //! per-Service chains or sets at all:
 //!
+//! - an ordinary Service port with N ≤ [`DISPATCH_MAX`] endpoints is one
+//!   element of the fixed plain set `addr-n-<proto>-N` (and `nodeport-n-…`
+//!   for its NodePort); fixed chains `addr-dispatch-<proto>` test those sets
+//!   in turn (≤ 16 hash lookups, whatever the number of Services) and `goto
+//!   pick-<proto>-N`, which DNATs through
+//!   `ip daddr . tcp dport . numgen random mod N map @addr-eps-tcp` (one
+//!   endpoint map per protocol). Adding, removing or rescaling such a Service
+//!   writes plain set/map elements only: a `goto` element in a verdict map
+//!   makes the kernel re-validate the whole table at commit (tens of ms at
+//!   100k Services);
 //! - `service-ips` (`addr . proto . port : verdict`) and `service-nodeports`
-//!   (`proto . port : verdict`) dispatch new connections;
-//! - an ordinary Service's verdict is `goto pick-<proto>-<N>`, a chain shared
-//!   by every Service with N endpoints that DNATs through
-//!   `ip daddr . tcp dport . numgen random mod N map @addr-eps-tcp` (one map per protocol);
+//!   (`proto . port : verdict`) dispatch the rest (per-Service chains, drops,
+//!   Services with more than [`DISPATCH_MAX`] endpoints via shared
+//!   `pick-<proto>-N` chains);
 //! - only Services needing per-Service state (ClientIP affinity,
 //!   externalTrafficPolicy Local) get small per-Service chains and named sets
 //!   (see [`special`]).
