@@ -70,10 +70,10 @@ fn table_response(t: &Target, objects: &[Value], meta: &Value) -> Response {
     )
 }
 
-/// One page of a list: the items, and the list `metadata` (resourceVersion,
-/// and `continue`/`remainingItemCount` when more follow).
+/// One page of a list: the items' stored JSON, and the list `metadata`
+/// (resourceVersion, and `continue`/`remainingItemCount` when more follow).
 struct Listed {
-    items: Vec<Value>,
+    items: Vec<std::sync::Arc<[u8]>>,
     meta: Value,
 }
 
@@ -135,12 +135,12 @@ fn list_page(api: &Api, t: &Target, q: &Query) -> Result<Result<Listed, Response
         let mut consumed = 0;
         for (key, json) in page.items {
             consumed += 1;
-            let matched = serde_json::from_slice::<Value>(&json)
-                .ok()
-                .filter(|o| filter.matches(o));
+            // Without selectors the stored JSON is sent as is, unparsed.
+            let matched = everything
+                || serde_json::from_slice::<Value>(&json).is_ok_and(|o| filter.matches(&o));
             last_key = Some(key);
-            if let Some(obj) = matched {
-                items.push(obj);
+            if matched {
+                items.push(json);
                 if limit.is_some_and(|l| items.len() >= l) {
                     break;
                 }
@@ -182,16 +182,42 @@ pub(crate) fn list(
         Err(gone) => return Ok(gone),
     };
     if wants_table(accept) {
-        return Ok(table_response(t, &items, &meta));
+        let objects: Vec<Value> = items
+            .iter()
+            .filter_map(|j| serde_json::from_slice(j).ok())
+            .collect();
+        return Ok(table_response(t, &objects, &meta));
     }
     let r = t.resource;
-    let list = json!({
+    let head = json!({
         "kind": r.list_kind(),
         "apiVersion": r.api_version(),
         "metadata": meta,
-        "items": items,
+        "items": [],
     });
-    Ok(respond::json(200, &list))
+    Ok(respond::with_type(
+        200,
+        "application/json",
+        splice_items(&head, &items),
+    ))
+}
+
+/// `head` (a list object whose last field is an empty `items`) serialized
+/// with the stored objects' JSON spliced into `items`, unparsed.
+fn splice_items(head: &Value, items: &[std::sync::Arc<[u8]>]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(head).unwrap_or_default();
+    let total: usize = items.iter().map(|j| j.len() + 1).sum();
+    // The serialized head ends with `[]}`: reopen the array.
+    out.truncate(out.len().saturating_sub(2));
+    out.reserve(total + 2);
+    for (i, j) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(j);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// `GET` of an item (or its `status`/`scale`).
@@ -232,4 +258,25 @@ fn admit_rv(obj: &Value) -> u64 {
         .as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_spliced_into_the_list() {
+        let head = json!({"kind": "PodList", "apiVersion": "v1",
+                          "metadata": {"resourceVersion": "5"}, "items": []});
+        let items: Vec<std::sync::Arc<[u8]>> = vec![
+            std::sync::Arc::from(&br#"{"metadata":{"name":"a"}}"#[..]),
+            std::sync::Arc::from(&br#"{"metadata":{"name":"b"}}"#[..]),
+        ];
+        let out: Value = serde_json::from_slice(&splice_items(&head, &items)).unwrap();
+        let mut want = head.clone();
+        want["items"] = json!([{"metadata":{"name":"a"}}, {"metadata":{"name":"b"}}]);
+        assert_eq!(out, want);
+        let empty: Value = serde_json::from_slice(&splice_items(&head, &[])).unwrap();
+        assert_eq!(empty, head);
+    }
 }
