@@ -112,6 +112,15 @@ fn kind_schema(g: &mut SchemaGenerator, r: &Resource) -> Option<String> {
         ("networking.k8s.io", "networkpolicies") => add::<networking::v1::NetworkPolicy>(g),
         ("coordination.k8s.io", "leases") => add::<coordination::v1::Lease>(g),
         ("events.k8s.io", "events") => add::<events::v1::Event>(g),
+        ("authorization.k8s.io", "selfsubjectaccessreviews") => {
+            add::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>(g)
+        }
+        ("authorization.k8s.io", "selfsubjectrulesreviews") => {
+            add::<k8s_openapi::api::authorization::v1::SelfSubjectRulesReview>(g)
+        }
+        ("authentication.k8s.io", "selfsubjectreviews") => {
+            add::<k8s_openapi::api::authentication::v1::SelfSubjectReview>(g)
+        }
         _ => return None,
     })
 }

@@ -185,6 +185,50 @@ pub static RESOURCES: &[Resource] = &[
         verbs: &["create"],
         ..res!("", "v1", "Binding", "bindings", "binding", true, [], [], [])
     },
+    // Create-only reviews (`kubectl auth can-i`, `kubectl auth whoami`):
+    // answered, never stored.
+    Resource {
+        verbs: &["create"],
+        ..res!(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            "selfsubjectaccessreview",
+            false,
+            [],
+            [],
+            []
+        )
+    },
+    Resource {
+        verbs: &["create"],
+        ..res!(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            "selfsubjectrulesreview",
+            false,
+            [],
+            [],
+            []
+        )
+    },
+    Resource {
+        verbs: &["create"],
+        ..res!(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            "selfsubjectreview",
+            false,
+            [],
+            [],
+            []
+        )
+    },
     res!(
         "apps",
         "v1",

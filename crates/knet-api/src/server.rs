@@ -12,6 +12,7 @@ mod paging;
 mod read;
 mod request;
 mod respond;
+mod review;
 mod write;
 
 use crate::alloc::ServiceAllocator;

@@ -12,7 +12,8 @@ import re
 import sys
 
 GROUPS = ["core", "apps", "batch", "networking", "policy", "scheduling",
-          "discovery", "coordination", "events", "rbac", "meta"]
+          "discovery", "coordination", "events", "rbac", "authorization",
+          "authentication", "meta"]
 ROOTS = {
     "core": ["Namespace", "Service", "ConfigMap", "Secret", "ServiceAccount", "Pod",
              "Endpoints", "Node", "Event", "ResourceQuota", "PersistentVolumeClaim",
@@ -26,6 +27,10 @@ ROOTS = {
     "coordination": ["Lease"],
     "events": ["Event"],
     "rbac": ["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"],
+    # Request bodies only (kubectl auth can-i / whoami); the table keeps
+    # their metadata and spec, which is all a client sends.
+    "authorization": ["SelfSubjectAccessReview", "SelfSubjectRulesReview"],
+    "authentication": ["SelfSubjectReview"],
 }
 SPECIAL = {
     ".k8s.io.apimachinery.pkg.api.resource.Quantity": "q",

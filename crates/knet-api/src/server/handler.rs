@@ -7,6 +7,7 @@ use super::delete;
 use super::read;
 use super::request::{self, Query, Route, Target};
 use super::respond;
+use super::review;
 use super::write::{self, PatchKind, PatchReq, WriteCtx};
 use crate::status::ApiError;
 use crate::{discovery, exec, openapi, portforward, watch};
@@ -196,6 +197,10 @@ where
     if is_binding && method == Method::POST && t.resource.group.is_empty() {
         let body = decode_object(ctype.as_deref(), &read_body(req.into_body()).await?)?;
         return binding::create(api, &t, &q, body).await;
+    }
+    if review::is_review(t.resource.group, t.resource.kind) && method == Method::POST && !item {
+        let body = decode_object(ctype.as_deref(), &read_body(req.into_body()).await?)?;
+        return Ok(respond::json(201, &review::answer(t.resource.kind, body)?));
     }
     if t.sub.is_none() {
         let verb = match method {
