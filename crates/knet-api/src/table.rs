@@ -96,5 +96,30 @@ pub fn table(
     })
 }
 
+/// Applies `includeObject` to a Table built from `objects` (row i is
+/// object i): `Object` puts each whole object in its row (what kubectl asks
+/// for with `--sort-by`, which sorts on any field), `None` leaves rows
+/// without one; `Metadata` (the default) keeps the `PartialObjectMetadata`.
+pub fn include_objects(table: &mut Value, objects: &[Value], include: Option<&str>) {
+    let Some(rows) = table["rows"].as_array_mut() else {
+        return;
+    };
+    match include {
+        Some("Object") => {
+            for (row, obj) in rows.iter_mut().zip(objects) {
+                row["object"] = obj.clone();
+            }
+        }
+        Some("None") => {
+            for row in rows.iter_mut() {
+                if let Some(r) = row.as_object_mut() {
+                    r.remove("object");
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -55,9 +55,10 @@ pub(crate) fn select(api: &Api, t: &Target, q: &Query) -> Result<(Vec<Value>, u6
     Ok((items, rv))
 }
 
-fn table_response(t: &Target, objects: &[Value], meta: &Value) -> Response {
+fn table_response(t: &Target, objects: &[Value], meta: &Value, include: Option<&str>) -> Response {
     let rv = meta["resourceVersion"].as_str().unwrap_or("");
     let mut tbl = table::table(t.resource, objects, rv, SystemTime::now());
+    table::include_objects(&mut tbl, objects, include);
     if let (Some(m), Some(extra)) = (tbl["metadata"].as_object_mut(), meta.as_object()) {
         for (k, v) in extra {
             m.insert(k.clone(), v.clone());
@@ -186,7 +187,7 @@ pub(crate) fn list(
             .iter()
             .filter_map(|j| serde_json::from_slice(j).ok())
             .collect();
-        return Ok(table_response(t, &objects, &meta));
+        return Ok(table_response(t, &objects, &meta, q.get("includeObject")));
     }
     let r = t.resource;
     let head = json!({
@@ -248,7 +249,7 @@ pub(crate) fn get(api: &Api, t: &Target, accept: Option<&str>) -> Result<Respons
     }
     if wants_table(accept) {
         let meta = json!({"resourceVersion": admit_rv(&obj).to_string()});
-        return Ok(table_response(t, std::slice::from_ref(&obj), &meta));
+        return Ok(table_response(t, std::slice::from_ref(&obj), &meta, None));
     }
     Ok(respond::json(200, &obj))
 }

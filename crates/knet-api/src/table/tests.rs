@@ -535,3 +535,19 @@ fn other_kinds_and_fallback() {
     assert_eq!(empty["rows"], json!([]));
     assert_eq!(column_names(&empty).len(), 9);
 }
+
+#[test]
+fn include_object_modes() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}, "spec": {"nodeName": "n1"}});
+    let r = lookup("", "v1", "pods").expect("pods");
+    let build = || table(r, std::slice::from_ref(&pod), "7", SystemTime::UNIX_EPOCH);
+    let mut whole = build();
+    include_objects(&mut whole, std::slice::from_ref(&pod), Some("Object"));
+    assert_eq!(whole["rows"][0]["object"]["spec"]["nodeName"], "n1");
+    let mut none = build();
+    include_objects(&mut none, std::slice::from_ref(&pod), Some("None"));
+    assert!(none["rows"][0].get("object").is_none());
+    let mut meta = build();
+    include_objects(&mut meta, std::slice::from_ref(&pod), None);
+    assert_eq!(meta["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+}

@@ -1,6 +1,7 @@
-//! `kubectl auth can-i` and `kubectl auth whoami` against `knet api`: the
-//! reviews kubectl sends (as protobuf) are answered for the one admin
-//! identity, and nothing is stored.
+//! More of kubectl against `knet api`: `kubectl auth can-i` and `kubectl auth
+//! whoami` (the reviews kubectl sends as protobuf are answered for the one
+//! admin identity, and nothing is stored), and `--sort-by` on any field
+//! (Tables carry whole objects with `includeObject=Object`).
 
 #[path = "api_support/server.rs"]
 mod server;
@@ -45,4 +46,37 @@ fn kubectl_auth_can_i_and_whoami() {
         listed.stderr.contains("MethodNotAllowed") || listed.stderr.contains("not allow"),
         "{listed:?}"
     );
+}
+
+#[test]
+fn kubectl_sort_by_any_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = ApiProc::start(dir.path());
+    let k = Kubectl::new(&api, dir.path());
+    for (name, v) in [("a", "3"), ("b", "1"), ("c", "2")] {
+        k.ok(&[
+            "create",
+            "configmap",
+            name,
+            &format!("--from-literal=k={v}"),
+        ]);
+    }
+    let sorted = k.ok(&["get", "cm", "--sort-by=.data.k", "-o", "name"]);
+    let names: Vec<&str> = sorted
+        .lines()
+        .filter(|l| !l.contains("kube-root-ca"))
+        .collect();
+    assert_eq!(
+        names,
+        ["configmap/b", "configmap/c", "configmap/a"],
+        "{sorted}"
+    );
+    let table = k.ok(&["get", "cm", "--sort-by=.data.k"]);
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "kube-root-ca.crt")
+        .collect();
+    assert_eq!(rows, ["b", "c", "a"], "{table}");
 }
