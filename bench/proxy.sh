@@ -17,7 +17,8 @@ LAT_COUNTS=${LAT_COUNTS-"10 10000 100000 10 10000"}
 CONNECTS=${CONNECTS:-2000}
 
 PROFILE=${PROFILE:-release}   # PROFILE=dev for a quick smoke run
-cargo build --profile "$PROFILE" -q -p knet-proxy --example proxy_bench
+# SKIP_BUILD=1 reuses the last build (the shared cargo lock can be held for minutes).
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --profile "$PROFILE" -q -p knet-proxy --example proxy_bench
 BIN=target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")/examples/proxy_bench
 
 ID=kntb$$
