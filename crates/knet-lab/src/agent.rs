@@ -44,6 +44,12 @@ pub enum AgentError {
 }
 
 /// RFC 3339 "now" with second precision, as Kubernetes writes times.
+/// Now in RFC 3339 with microseconds (a `MicroTime`, as Lease `renewTime`).
+pub fn rfc3339_now_micro() -> String {
+    format!("{:.6}", jiff::Timestamp::now())
+}
+
+/// Now in RFC 3339, whole seconds.
 pub fn rfc3339_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -63,9 +69,10 @@ struct Ctx<N> {
     registry: Arc<Registry>,
 }
 
-/// Registers the Node (create or refresh) and keeps its Ready heartbeat.
+/// Registers the Node (create or refresh), sets its status, and starts its
+/// Lease heartbeat in `kube-node-lease` (as the kubelet does every 10 s).
 pub async fn register_node(client: kube::Client, info: node::NodeInfo) -> Result<(), AgentError> {
-    let nodes: Api<Node> = Api::all(client);
+    let nodes: Api<Node> = Api::all(client.clone());
     let obj: Node =
         serde_json::from_value(node::node_object(&info)).expect("node object is a valid Node");
     match nodes.create(&PostParams::default(), &obj).await {
@@ -74,10 +81,46 @@ pub async fn register_node(client: kube::Client, info: node::NodeInfo) -> Result
         Err(e) => return Err(e.into()),
     }
     let status = json!({"status": node::node_status(&info, &rfc3339_now())});
-    nodes
+    let node = nodes
         .patch_status(&info.name, &PatchParams::default(), &Patch::Merge(&status))
         .await?;
+    let uid = node.metadata.uid.unwrap_or_default();
+    tokio::spawn(lease_heartbeat(client, info.name.clone(), uid));
     Ok(())
+}
+
+/// How often the node's Lease is renewed (the kubelet's default).
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+
+/// Keeps the node's Lease fresh: created with the Node as owner, then
+/// `renewTime` moved forward every [`LEASE_RENEW`]. Ends when the Node is gone.
+async fn lease_heartbeat(client: kube::Client, node: String, node_uid: String) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
+    let mut tick = tokio::time::interval(LEASE_RENEW);
+    loop {
+        tick.tick().await;
+        let lease = node::node_lease(&node, &node_uid, &rfc3339_now_micro());
+        let obj: Lease = serde_json::from_value(lease.clone()).expect("node lease is a valid Lease");
+        let result = match leases.create(&PostParams::default(), &obj).await {
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let renew = json!({"spec": {"renewTime": lease["spec"]["renewTime"]}});
+                leases
+                    .patch(&node, &PatchParams::default(), &Patch::Merge(&renew))
+                    .await
+                    .map(drop)
+            }
+            other => other.map(drop),
+        };
+        match result {
+            Ok(()) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 422 => {
+                tracing::debug!(node = %node, "node lease: the Node or its namespace is gone; stopping");
+                return;
+            }
+            Err(e) => tracing::debug!(node = %node, error = %e, "node lease renewal failed"),
+        }
+    }
 }
 
 /// Runs the agent for the node in `env` until the watch stream ends; live

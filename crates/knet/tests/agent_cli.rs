@@ -62,6 +62,21 @@ fn agent_runs_a_bound_pod_and_removes_it() {
         (r.stdout == "True 10.250.0.11").then_some(())
     });
 
+    // The kubelet's heartbeat: a Lease in kube-node-lease owned by the Node.
+    let lease = eventually(30, "node Lease", || {
+        let r = k.run(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-node-lease",
+            node,
+            "-o",
+            "jsonpath={.spec.holderIdentity} {.metadata.ownerReferences[0].kind}",
+        ]);
+        (r.code == 0 && !r.stdout.is_empty()).then_some(r.stdout)
+    });
+    assert_eq!(lease, format!("{node} Node"));
+
     k.file(
         "pod.yaml",
         &format!(

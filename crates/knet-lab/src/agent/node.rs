@@ -38,6 +38,21 @@ pub fn node_object(n: &NodeInfo) -> Value {
     json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n.name, "labels": labels}, "spec": spec})
 }
 
+/// The node's Lease in `kube-node-lease` (the kubelet's heartbeat), owned
+/// by the Node so it goes with it; `now` is a MicroTime.
+pub fn node_lease(node: &str, node_uid: &str, now: &str) -> Value {
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": node,
+            "namespace": "kube-node-lease",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": node_uid}],
+        },
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now},
+    })
+}
+
 /// The Node status: Ready, addresses, capacity and node info, stamped `now`.
 pub fn node_status(n: &NodeInfo, now: &str) -> Value {
     let cond = |t: &str, s: &str, reason: &str, msg: &str| json!({"type": t, "status": s, "reason": reason, "message": msg, "lastHeartbeatTime": now, "lastTransitionTime": now});
@@ -63,6 +78,18 @@ pub fn node_status(n: &NodeInfo, now: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lease_is_the_kubelets() {
+        let l = node_lease("n1", "u1", "2026-01-01T00:00:00.000001Z");
+        assert_eq!(l["metadata"]["namespace"], "kube-node-lease");
+        assert_eq!(l["metadata"]["ownerReferences"][0]["uid"], "u1");
+        assert_eq!(l["spec"]["holderIdentity"], "n1");
+        assert_eq!(l["spec"]["leaseDurationSeconds"], 40);
+        let lease: k8s_openapi::api::coordination::v1::Lease =
+            serde_json::from_value(l).expect("a valid Lease");
+        assert!(lease.spec.and_then(|s| s.renew_time).is_some());
+    }
 
     #[test]
     fn control_plane_is_labelled_and_tainted() {
