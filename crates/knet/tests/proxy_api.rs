@@ -119,7 +119,7 @@ fn services_listing_from_the_api_server() {
         .unwrap();
     let rules = String::from_utf8_lossy(&out.stdout);
     assert!(
-        rules.contains("10.96.97.154 . tcp . 80 : goto pick-tcp-1"),
+        rules.contains("add element ip knet-proxy addr-n-tcp-1 { 10.96.97.154 . 80 }"),
         "{rules}"
     );
 }

@@ -76,7 +76,7 @@ fn dry_run_prints_the_ruleset() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("add table ip knet-proxy\n"), "{text}");
     assert!(
-        text.contains("10.102.97.154 . tcp . 80 : goto pick-tcp-2"),
+        text.contains("add element ip knet-proxy addr-n-tcp-2 { 10.102.97.154 . 80 }"),
         "{text}"
     );
     assert!(
