@@ -79,11 +79,17 @@ async fn seed(c: kube::Client, services: usize, per: usize) -> anyhow::Result<()
 }
 
 fn controllers(c: kube::Client) -> tokio::task::JoinHandle<Result<(), knet_controllers::Error>> {
-    let cfg = knet_controllers::Config {
+    let mut cfg = knet_controllers::Config {
         leader_elect: false,
         cluster_cidr: None,
         ..Default::default()
     };
+    if let Some(w) = std::env::var("CTL_ENDPOINT_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
+        cfg.endpoint_workers = w;
+    }
     tokio::spawn(knet_controllers::run_all(c, cfg))
 }
 
@@ -94,14 +100,42 @@ fn ready_count(s: &EndpointSlice) -> usize {
         .count()
 }
 
+/// Deletes every object of `api`, many requests in flight (the API's group
+/// commit makes that fast).
+async fn delete_all<K>(api: &Api<K>) -> anyhow::Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let names: Vec<String> = api
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect();
+    futures::stream::iter(names)
+        .map(|n| async move {
+            match api.delete(&n, &Default::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
 async fn cold(c: kube::Client, services: usize, per: usize) -> anyhow::Result<()> {
     let slices: Api<EndpointSlice> = Api::namespaced(c.clone(), NS);
     // Repeatable: start from no slices and no Endpoints.
-    let dp = kube::api::DeleteParams::default();
-    slices.delete_collection(&dp, &Default::default()).await?;
-    Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(c.clone(), NS)
-        .delete_collection(&dp, &Default::default())
-        .await?;
+    delete_all(&slices).await?;
+    delete_all(&Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(
+        c.clone(),
+        NS,
+    ))
+    .await?;
     let mut stream = watcher::watcher(slices, watcher::Config::default()).boxed();
     // Drain the (empty) initial list before starting the clock.
     while let Some(ev) = stream.try_next().await? {
@@ -110,6 +144,7 @@ async fn cold(c: kube::Client, services: usize, per: usize) -> anyhow::Result<()
         }
     }
     let t = Instant::now();
+    tracing::info!("cold reconcile: controllers starting");
     let _ctl = controllers(c.clone());
     let mut ready: HashMap<String, usize> = HashMap::new();
     let mut done = 0;
@@ -126,6 +161,13 @@ async fn cold(c: kube::Client, services: usize, per: usize) -> anyhow::Result<()
         let after = ready_count(&s) >= per;
         if after && !before {
             done += 1;
+            if done % 1000 == 0 {
+                tracing::info!(
+                    done,
+                    secs = t.elapsed().as_secs_f64(),
+                    "cold reconcile progress"
+                );
+            }
         }
         if done == services {
             break;

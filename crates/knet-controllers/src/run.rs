@@ -57,6 +57,11 @@ pub struct Config {
     pub identity: String,
     /// Concurrent workers per controller.
     pub workers: usize,
+    /// Concurrent workers of each of the EndpointSlice, Endpoints and
+    /// mirroring controllers: each write waits on the API's durable commit,
+    /// and with many in flight the API commits them together (a cold start
+    /// writes two objects per Service).
+    pub endpoint_workers: usize,
 }
 
 impl Default for Config {
@@ -75,6 +80,7 @@ impl Default for Config {
             lease_name: "knet-controllers".into(),
             identity: format!("{}_{}", host.trim(), uuid_like()),
             workers: 4,
+            endpoint_workers: 32,
         }
     }
 }

@@ -391,10 +391,11 @@ async fn all_ready(ctx: &Ctx) {
 fn start_workers(t: &mut JoinSet<()>, ctx: &Arc<Ctx>) {
     use super::{gc, namespaces, nodes, services, workloads};
     let w = ctx.cfg.workers;
-    spawn_workers(t, ctx, "endpointslice", &ctx.q.slices, w, |c, k| {
+    let ew = ctx.cfg.endpoint_workers;
+    spawn_workers(t, ctx, "endpointslice", &ctx.q.slices, ew, |c, k| {
         Box::pin(services::sync_slices(c, k))
     });
-    spawn_workers(t, ctx, "endpoints", &ctx.q.endpoints, w, |c, k| {
+    spawn_workers(t, ctx, "endpoints", &ctx.q.endpoints, ew, |c, k| {
         Box::pin(services::sync_endpoints(c, k))
     });
     spawn_workers(
@@ -402,7 +403,7 @@ fn start_workers(t: &mut JoinSet<()>, ctx: &Arc<Ctx>) {
         ctx,
         "endpointslicemirroring",
         &ctx.q.mirror,
-        w,
+        ew,
         |c, k| Box::pin(services::sync_mirror(c, k)),
     );
     spawn_workers(t, ctx, "replicaset", &ctx.q.replicasets, w, |c, k| {

@@ -38,6 +38,10 @@ pub(crate) struct Args {
     /// Concurrent workers per controller.
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// Concurrent workers of each endpoints controller (EndpointSlice,
+    /// Endpoints, mirroring): writes in flight the API commits together.
+    #[arg(long, default_value_t = 32)]
+    endpoint_workers: usize,
 }
 
 async fn client(path: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
@@ -63,6 +67,7 @@ fn config(args: &Args) -> anyhow::Result<knet_controllers::Config> {
         leader_elect: args.leader_elect,
         identity: args.identity.clone().unwrap_or(defaults.identity.clone()),
         workers: args.workers.max(1),
+        endpoint_workers: args.endpoint_workers.max(1),
         ..defaults
     })
 }
