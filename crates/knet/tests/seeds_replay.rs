@@ -309,7 +309,8 @@ fn seed_002_the_service_mechanism() {
 
     let balancer = r.section("The balancer itself");
     assert!(
-        balancer.contains(&format!("{cluster_ip} . tcp . 80 : goto")),
+        balancer.contains(&format!("{cluster_ip} . 80 . 0 : "))
+            && balancer.contains(&format!("{cluster_ip} . 80 . 1 : ")),
         "{balancer}"
     );
     assert_eq!(
@@ -603,7 +604,7 @@ fn seed_004_kube_dns_at_cluster_start() {
         a_records(hoge, "hoge.default.svc.cluster.local."),
         std::slice::from_ref(&vip)
     );
-    assert!(hoge.contains(&format!("{vip} . tcp . 80 : goto")), "{hoge}");
+    assert!(hoge.contains(&format!("{vip} . 80 . 0 : ")), "{hoge}");
     assert!(
         hoge.lines().any(|l| l == "hoge"),
         "curl http://hoge/ answers: {hoge}"

@@ -27,7 +27,8 @@ k get svc,ep,pods -l app=nginx -o wide
 
 heading "The balancer itself (knet programs nftables where kube-proxy's IPVS mode uses ipvsadm)"
 CIP=$(jp svc/nginx '{.spec.clusterIP}')
-on "$CP" sh -c "nft list map ip knet-proxy service-ips | grep -F $CIP" || true
+# One element per endpoint: ClusterIP . port . index -> pod IP . port
+on "$CP" sh -c "nft list map ip knet-proxy addr-eps-tcp | grep -F $CIP" || true
 for _ in 1 2 3 4; do on "$CP" curl -s -m 2 "http://$CIP/"; done
 
 heading "The authoritative cluster DNS: nginx.default.svc.cluster.local. A = the ClusterIP"

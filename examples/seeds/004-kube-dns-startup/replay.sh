@@ -30,7 +30,7 @@ wait_pod hoge
 VIP=$(jp svc/hoge '{.spec.clusterIP}')
 k get svc hoge
 k exec test-pod -- dig +noall +answer hoge.default.svc.cluster.local
-on "$CP" sh -c "nft list map ip knet-proxy service-ips | grep -F $VIP" || true
+on "$CP" sh -c "nft list map ip knet-proxy addr-eps-tcp | grep -F $VIP" || true
 k exec test-pod -- curl -s -m 3 "http://hoge/"
 
 heading "Upstream name servers: cluster names first, everything else upstream"
