@@ -92,6 +92,50 @@ async fn finalizers_hold_deletion_until_cleared() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_outlives_its_finalizers_until_its_grace_ends() {
+    let (_d, server, c) = setup().await;
+    let api: Api<Pod> = Api::namespaced(c, "default");
+    api.create(
+        &PostParams::default(),
+        &obj(json!({
+            "metadata": {"name": "p", "finalizers": ["example.com/hold"]},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}
+        })),
+    )
+    .await
+    .expect("create a bound pod");
+    api.delete("p", &DeleteParams::default())
+        .await
+        .expect("graceful delete");
+    let marked = api.get("p").await.expect("terminating");
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+    // The last finalizer goes (the garbage collector's part): the pod is
+    // still in its grace period, so it stays, as with kube-apiserver.
+    let clear = json!({"metadata": {"finalizers": null}});
+    api.patch("p", &PatchParams::default(), &Patch::Merge(&clear))
+        .await
+        .expect("clear finalizers");
+    let kept = api.get("p").await.expect("still terminating");
+    assert!(kept.metadata.deletion_timestamp.is_some());
+    // The kubelet's final delete (grace 0) removes it.
+    api.delete(
+        "p",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("final delete");
+    let gone = api.get("p").await.expect_err("gone");
+    assert!(
+        matches!(gone, kube::Error::Api(ref e) if e.code == 404),
+        "{gone:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_is_written_only_through_its_subresource() {
     let (_d, server, c) = setup().await;
     let api: Api<Deployment> = Api::namespaced(c, "default");

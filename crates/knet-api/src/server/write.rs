@@ -159,10 +159,16 @@ fn finish_update(
     if admit::same_object(cur, &new) {
         return Ok(Mutation::Keep(cur.clone()));
     }
+    // As kube-apiserver: an update that removes the last finalizer deletes
+    // the object only when its deletion is not graceful (grace 0); a pod in
+    // its grace period stays until the node agent deletes it.
     let finalized = new["metadata"]["deletionTimestamp"].is_string()
         && new["metadata"]["finalizers"]
             .as_array()
-            .is_none_or(|f| f.is_empty());
+            .is_none_or(|f| f.is_empty())
+        && cur["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .is_none_or(|g| g == 0);
     if ctx.dry_run {
         return Ok(Mutation::Keep(new));
     }
