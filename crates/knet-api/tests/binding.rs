@@ -3,21 +3,12 @@
 //! Conflict with kube-apiserver's message, and discovery advertises both.
 
 use k8s_openapi::api::core::v1::Pod;
-use knet_api::{Config, Server};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
-async fn setup() -> (tempfile::TempDir, Server, kube::Client) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = Config::new(dir.path());
-    c.listen = "127.0.0.1:0".parse().expect("addr");
-    let server = Server::start(c).await.expect("start");
-    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig_path()).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("cfg");
-    (dir, server, kube::Client::try_from(cfg).expect("client"))
-}
+mod support;
+
+use support::start as setup;
 
 async fn make_pod(api: &Api<Pod>, name: &str) {
     let pod: Pod = serde_json::from_value(json!({

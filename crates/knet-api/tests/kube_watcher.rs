@@ -13,17 +13,12 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
-async fn client(server: &Server) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig_path()).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("config");
-    kube::Client::try_from(cfg).expect("client")
-}
+mod support;
+
+use support::client;
 
 fn config(dir: &Path, history: usize) -> Config {
-    let mut c = Config::new(dir);
-    c.listen = "127.0.0.1:0".parse().expect("addr");
+    let mut c = support::config(dir);
     c.history = history;
     c
 }

@@ -5,23 +5,16 @@
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use knet_api::{Config, Server};
+use knet_api::Server;
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+mod support;
+
 async fn setup(history: usize) -> (tempfile::TempDir, Server, kube::Client) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = Config::new(dir.path());
-    c.listen = "127.0.0.1:0".parse().expect("addr");
-    c.history = history;
-    let server = Server::start(c).await.expect("start");
-    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig_path()).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("cfg");
-    (dir, server, kube::Client::try_from(cfg).expect("client"))
+    support::start_with(|c| c.history = history).await
 }
 
 async fn make(api: &Api<ConfigMap>, name: &str, tier: &str) {

@@ -2,21 +2,12 @@
 //! documents come gzip-compressed to clients that accept it and plain to
 //! others, and a client holding the current ETag gets a 304.
 
-use knet_api::{Config, Server};
 use serde_json::Value;
 use std::io::Read;
 
-async fn setup() -> (tempfile::TempDir, Server, kube::Client) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = Config::new(dir.path());
-    c.listen = "127.0.0.1:0".parse().expect("addr");
-    let server = Server::start(c).await.expect("start");
-    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig_path()).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("cfg");
-    (dir, server, kube::Client::try_from(cfg).expect("client"))
-}
+mod support;
+
+use support::start as setup;
 
 async fn get(c: &kube::Client, path: &str, headers: &[(&str, &str)]) -> http::Response<Vec<u8>> {
     let mut req = http::Request::get(path);

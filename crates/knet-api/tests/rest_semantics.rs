@@ -10,24 +10,15 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use knet_api::resources::lookup;
 use knet_api::store::{Key, Mutation, Store, StoreConfig};
 use knet_api::watch::{self, EventFilter, WatchSpec};
-use knet_api::{Config, Server};
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn setup() -> (tempfile::TempDir, Server, kube::Client) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = Config::new(dir.path());
-    c.listen = "127.0.0.1:0".parse().expect("addr");
-    let server = Server::start(c).await.expect("start");
-    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig_path()).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("cfg");
-    (dir, server, kube::Client::try_from(cfg).expect("client"))
-}
+mod support;
+
+use support::start as setup;
 
 fn obj<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("object")

@@ -101,7 +101,8 @@ async fn lease_heartbeat(client: kube::Client, node: String, node_uid: String) {
     loop {
         tick.tick().await;
         let lease = node::node_lease(&node, &node_uid, &rfc3339_now_micro());
-        let obj: Lease = serde_json::from_value(lease.clone()).expect("node lease is a valid Lease");
+        let obj: Lease =
+            serde_json::from_value(lease.clone()).expect("node lease is a valid Lease");
         let result = match leases.create(&PostParams::default(), &obj).await {
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 let renew = json!({"spec": {"renewTime": lease["spec"]["renewTime"]}});
