@@ -111,10 +111,18 @@ async fn first_state(opts: &Opts) -> anyhow::Result<Arc<ProxyState>> {
     if let Some(path) = &opts.objects {
         return Ok(Arc::new(source::read_objects(path)?.state(&opts.node_name)));
     }
-    let mut rx = start_source(opts, Arc::default()).await?;
-    let open = tokio::time::timeout(Duration::from_secs(30), rx.changed())
-        .await
-        .context("no answer from the API server in 30 s")?;
+    let (tx, mut rx) = feed::channel();
+    let watch = tokio::spawn(source::watch_api(
+        client(opts).await?,
+        opts.node_name.clone(),
+        tx,
+        Arc::default(),
+    ));
+    let open = tokio::time::timeout(Duration::from_secs(30), rx.changed()).await;
+    // One state is all a one-shot command needs: stop the watch now, before
+    // the runtime's shutdown breaks its connection and it logs the error.
+    watch.abort();
+    let open = open.context("no answer from the API server in 30 s")?;
     anyhow::ensure!(open, "the API watch ended");
     let mut state = ProxyState::default();
     state.apply(rx.take());
