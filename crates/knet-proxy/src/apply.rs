@@ -108,21 +108,9 @@ impl Netns {
     /// it with setns(2) and spawns the child, which inherits it.
     pub fn run(&self, mut cmd: Command, stdin: &[u8]) -> Result<Output, ApplyError> {
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let path = self.path.clone();
         std::thread::scope(|s| {
             s.spawn(move || {
-                if let Some(path) = path {
-                    let file = std::fs::File::open(&path).map_err(|source| ApplyError::Netns {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                        ApplyError::Netns {
-                            path: path.clone(),
-                            source: std::io::Error::from(e),
-                        }
-                    })?;
-                }
+                self.enter()?;
                 let spawn_err = |source| ApplyError::Spawn {
                     program: program.clone(),
                     source,
