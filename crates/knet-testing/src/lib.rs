@@ -3,7 +3,7 @@
 //! processes, child processes that are killed (by PID) when a test ends,
 //! and polling for state that settles asynchronously.
 
-use std::process::Child;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,20 @@ impl Drop for ChildGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Runs `cmd` to completion, fails the test with its stderr unless it exits
+/// successfully, and returns its stdout.
+pub fn stdout_of_success(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run the command");
+    assert!(
+        out.status.success(),
+        "{:?} failed ({}): {}",
+        cmd.get_program(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Calls `f` every 200 ms until it returns `Some`, and returns that value;
@@ -142,6 +156,13 @@ mod tests {
         );
         // sleep dies of SIGTERM: not a success.
         assert!(!g.terminate());
+    }
+
+    #[test]
+    fn stdout_of_success_returns_output_and_fails_on_error() {
+        assert_eq!(stdout_of_success(Command::new("echo").arg("hi")), "hi\n");
+        let failed = std::panic::catch_unwind(|| stdout_of_success(&mut Command::new("false")));
+        assert!(failed.is_err(), "a failing command fails the test");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #[path = "support/lab.rs"]
 mod lab;
 
+use knet_testing::stdout_of_success;
 use lab::{Lab, knet, namespaces_of, privileged};
 use std::process::Command;
 
@@ -308,22 +309,13 @@ spec:
 
     // `knet trace`: one real packet from pod-a to the Service, told from the
     // kernel's nftables trace — the DNAT to the endpoint and its route.
-    let traced = Command::new(knet())
-        .args([
-            "trace",
-            "--name",
-            &lab.name,
-            "pod-a",
-            "svc/sample-clusterip",
-        ])
-        .output()
-        .expect("run knet trace");
-    let told = String::from_utf8_lossy(&traced.stdout);
-    assert!(
-        traced.status.success(),
-        "{told}{}",
-        String::from_utf8_lossy(&traced.stderr)
-    );
+    let told = stdout_of_success(Command::new(knet()).args([
+        "trace",
+        "--name",
+        &lab.name,
+        "pod-a",
+        "svc/sample-clusterip",
+    ]));
     let sample_ip = ip_of(&lab, "sample-pod");
     assert!(told.contains("result: connected"), "{told}");
     assert!(
@@ -478,15 +470,7 @@ fn down_force_after_kill_9_leaves_nothing() {
         !lab.namespaces().is_empty(),
         "a crashed lab leaves namespaces until swept"
     );
-    let out = Command::new(knet())
-        .args(["down", "--force", "--name", &lab.name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of_success(Command::new(knet()).args(["down", "--force", "--name", &lab.name]));
     assert_eq!(lab.namespaces(), Vec::<String>::new());
     let leftover = Command::new("pgrep")
         .args(["-f", &format!("knet pause.*{}-pod-", lab.name)])

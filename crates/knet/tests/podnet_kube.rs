@@ -12,9 +12,8 @@ mod server;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use helpers::{cni, require_root, uniq};
+use helpers::{cni, require_root, underlay_with_nodes, uniq};
 use knet_podnet::netns::NamedNetns;
-use knet_podnet::topology::{Uplink, attach_node, underlay_bridge};
 use serde_json::Value;
 
 use knet_testing::ChildGuard as AgentProc;
@@ -115,25 +114,9 @@ async fn agents_follow_nodes_from_knet_api() {
     let kc = api.kubeconfig.clone();
     let log = dir.path().join("agents.log");
 
-    let underlay = NamedNetns::create(&uniq("u")).unwrap();
-    underlay_bridge(underlay.netns(), "ulbr", None)
-        .await
-        .unwrap();
-    let mut nodes = Vec::new();
+    let (_underlay, nodes) = underlay_with_nodes("192.168.60", 2).await;
     let mut pods = Vec::new();
-    for i in 0..2usize {
-        let node = NamedNetns::create(&uniq("n")).unwrap();
-        attach_node(&Uplink {
-            underlay: underlay.netns(),
-            bridge: "ulbr",
-            port: &format!("n{i}"),
-            node: node.netns(),
-            ifname: "eth0",
-            addr: format!("192.168.60.{}/24", i + 1).parse().unwrap(),
-            mtu: None,
-        })
-        .await
-        .unwrap();
+    for (i, node) in nodes.iter().enumerate() {
         let pod = NamedNetns::create(&uniq("p")).unwrap();
         let conf = format!(
             r#"{{"cniVersion":"1.1.0","name":"kntk","type":"knet","isDefaultGateway":true,"mtu":1450,
@@ -149,7 +132,6 @@ async fn agents_follow_nodes_from_knet_api() {
         ];
         let (code, res) = cni(node.name(), &env, &conf);
         assert_eq!(code, 0, "{res}");
-        nodes.push(node);
         pods.push(pod);
     }
     let manifest = "apiVersion: v1\nkind: Node\nmetadata:\n  name: kn0\nspec:\n  podCIDR: 10.244.0.0/24\n---\n\

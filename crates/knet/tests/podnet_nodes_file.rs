@@ -10,9 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use helpers::{cni, require_root, uniq};
+use helpers::{cni, require_root, underlay_with_nodes, uniq};
 use knet_podnet::netns::NamedNetns;
-use knet_podnet::topology::{Uplink, attach_node, underlay_bridge};
 use knet_testing::ChildGuard;
 
 /// A `knet podnet` child, killed (by PID) on drop.
@@ -70,26 +69,7 @@ async fn agent_process_with_nodes_file_and_flannel_style_cni() {
     let dir = tempfile::tempdir().unwrap();
     let nodes_file = dir.path().join("nodes.json");
     std::fs::write(&nodes_file, NODES).unwrap();
-    let underlay = NamedNetns::create(&uniq("u")).unwrap();
-    underlay_bridge(underlay.netns(), "ulbr", None)
-        .await
-        .unwrap();
-    let mut nodes = Vec::new();
-    for i in 0..2usize {
-        let n = NamedNetns::create(&uniq("n")).unwrap();
-        attach_node(&Uplink {
-            underlay: underlay.netns(),
-            bridge: "ulbr",
-            port: &format!("n{i}"),
-            node: n.netns(),
-            ifname: "eth0",
-            addr: format!("192.168.70.{}/24", i + 1).parse().unwrap(),
-            mtu: None,
-        })
-        .await
-        .unwrap();
-        nodes.push(n);
-    }
+    let (_underlay, nodes) = underlay_with_nodes("192.168.70", 2).await;
     let subnet = |i: usize| dir.path().join(format!("subnet{i}.env"));
     let names = ["a", "b"];
 

@@ -1,6 +1,7 @@
 //! `knet proxy` against a real API server (`knet api`), through kube-rs
 //! watchers and a kubeconfig, with objects created by kubectl.
 
+use knet_testing::stdout_of_success;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -95,17 +96,11 @@ fn services_listing_from_the_api_server() {
     let file = api._dir.path().join("objs.yaml");
     std::fs::write(&file, OBJECTS).unwrap();
     kubectl(&api, &["apply", "-f", file.to_str().unwrap()]).expect("kubectl apply");
-    let out = Command::new(KNET)
-        .args(["proxy", "services", "--kubeconfig"])
-        .arg(&api.kubeconfig)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = stdout_of_success(
+        Command::new(KNET)
+            .args(["proxy", "services", "--kubeconfig"])
+            .arg(&api.kubeconfig),
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("TCP  10.96.97.154:80"), "{text}");
     assert!(text.contains("  -> 192.168.76.141:80"), "{text}");
     assert!(

@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod lab;
 
+use knet_testing::stdout_of_success;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,17 +42,11 @@ fn seed_objects() -> Vec<serde_json::Value> {
 fn services_lists_virtual_servers_like_ipvsadm() {
     let dir = tempfile::tempdir().unwrap();
     let file = objects_file(&dir, &seed_objects());
-    let out = Command::new(KNET)
-        .args(["proxy", "services", "--objects"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = stdout_of_success(
+        Command::new(KNET)
+            .args(["proxy", "services", "--objects"])
+            .arg(&file),
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("TCP  10.102.97.154:80"), "{text}");
     assert!(
         text.contains("  -> 192.168.76.141:80") && text.contains("  -> 192.168.76.142:80"),
@@ -63,17 +58,11 @@ fn services_lists_virtual_servers_like_ipvsadm() {
 fn dry_run_prints_the_ruleset() {
     let dir = tempfile::tempdir().unwrap();
     let file = objects_file(&dir, &seed_objects());
-    let out = Command::new(KNET)
-        .args(["proxy", "--dry-run", "--objects"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = stdout_of_success(
+        Command::new(KNET)
+            .args(["proxy", "--dry-run", "--objects"])
+            .arg(&file),
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("add table ip knet-proxy\n"), "{text}");
     assert!(
         text.contains("add element ip knet-proxy addr-n-tcp-2 { 10.102.97.154 . 80 }"),

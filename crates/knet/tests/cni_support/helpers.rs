@@ -65,3 +65,39 @@ pub fn ip_json(args: &[&str]) -> Value {
     let out = Command::new("ip").arg("-j").args(args).output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
+
+/// An underlay namespace with bridge `ulbr` and `count` node namespaces on
+/// it, each with `eth0` at `<subnet>.<i + 1>/24` (`subnet` like "192.168.60").
+pub async fn underlay_with_nodes(
+    subnet: &str,
+    count: usize,
+) -> (
+    knet_podnet::netns::NamedNetns,
+    Vec<knet_podnet::netns::NamedNetns>,
+) {
+    use knet_podnet::netns::NamedNetns;
+    use knet_podnet::topology::{Uplink, attach_node, underlay_bridge};
+    let underlay = NamedNetns::create(&uniq("u")).expect("underlay netns");
+    underlay_bridge(underlay.netns(), "ulbr", None)
+        .await
+        .expect("underlay bridge");
+    let mut nodes = Vec::new();
+    for i in 0..count {
+        let node = NamedNetns::create(&uniq("n")).expect("node netns");
+        attach_node(&Uplink {
+            underlay: underlay.netns(),
+            bridge: "ulbr",
+            port: &format!("n{i}"),
+            node: node.netns(),
+            ifname: "eth0",
+            addr: format!("{subnet}.{}/24", i + 1)
+                .parse()
+                .expect("node address"),
+            mtu: None,
+        })
+        .await
+        .expect("attach node");
+        nodes.push(node);
+    }
+    (underlay, nodes)
+}
