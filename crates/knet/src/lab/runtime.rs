@@ -160,12 +160,12 @@ impl PodRuntime for LabRuntime {
             // Run numbers count from 1: the file of `run` restarts is run + 1's.
             let this_run = u64::from(run) + 1;
             let states = t.console.as_ref().map(|c| c.subscribe());
-            let ended = move || {
-                states
-                    .as_ref()
-                    .is_none_or(|s| !matches!(*s.borrow(), RunState::Running(n) if n == this_run))
-            };
-            tokio::spawn(stream_log(path, req.tail_lines, req.follow, ended, tx));
+            tokio::spawn(stream_log(
+                path,
+                req.tail_lines,
+                req.follow.then_some((this_run, states)),
+                tx,
+            ));
             Ok(rx)
         }
         .boxed()
@@ -187,6 +187,8 @@ fn connect_in_pod(pause_pid: u32, port: u16) -> std::io::Result<std::net::TcpStr
 
 /// How often an attach session looks for new output in the log file.
 const ATTACH_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often `kubectl logs -f` does.
+const LOG_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// `kubectl attach` (and `kubectl run -i`): the running process's output
 /// from now on, and the client's input on its stdin.
@@ -265,7 +267,7 @@ fn attach(t: &Target, req: &ExecRequest) -> Result<ExecIo, Box<ApiError>> {
 async fn follow_run(
     path: PathBuf,
     run: u64,
-    mut states: tokio::sync::watch::Receiver<RunState>,
+    states: tokio::sync::watch::Receiver<RunState>,
     tx: mpsc::Sender<ExecOutput>,
 ) {
     let Ok(mut f) = tokio::fs::File::open(&path).await else {
@@ -274,37 +276,65 @@ async fn follow_run(
     if f.seek(std::io::SeekFrom::End(0)).await.is_err() {
         return;
     }
+    if follow(
+        &mut f,
+        run,
+        Some(states),
+        ATTACH_POLL,
+        &tx,
+        ExecOutput::Stdout,
+    )
+    .await
+    {
+        // The session ends with the process, successfully whatever its
+        // exit code, as the kubelet's attach does: kubectl reads how the
+        // container ended from the pod's status (`kubectl run -i`).
+        let _ = tx.send(ExecOutput::Exit(0)).await;
+    }
+}
+
+/// Sends what is appended to `f` while run `run` of the container is the
+/// running one (no `states`: only what is there now), looking every `poll`
+/// and whenever the run state changes. True when the run is over and all it
+/// wrote was sent; false when the client left, the container's console went
+/// away, or the file could not be read.
+async fn follow<T>(
+    f: &mut tokio::fs::File,
+    run: u64,
+    mut states: Option<tokio::sync::watch::Receiver<RunState>>,
+    poll: std::time::Duration,
+    tx: &mpsc::Sender<T>,
+    wrap: fn(Bytes) -> T,
+) -> bool {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        // Look at the state before reading, so output written before the
-        // exit is all sent before the exit code.
-        let state = *states.borrow_and_update();
+        // Look at the state before reading, so what the run wrote before it
+        // ended is all sent before the stream ends.
+        let running = states
+            .as_mut()
+            .is_some_and(|s| matches!(*s.borrow_and_update(), RunState::Running(n) if n == run));
         loop {
             match f.read(&mut buf).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    let chunk = Bytes::copy_from_slice(&buf[..n]);
-                    if tx.send(ExecOutput::Stdout(chunk)).await.is_err() {
-                        return;
+                    if tx
+                        .send(wrap(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                    {
+                        return false;
                     }
                 }
-                Err(_) => return,
+                Err(_) => return false,
             }
         }
-        match state {
-            RunState::Running(n) if n == run => {}
-            // The session ends with the process, successfully whatever its
-            // exit code, as the kubelet's attach does: kubectl reads how the
-            // container ended from the pod's status (`kubectl run -i`).
-            _ => {
-                let _ = tx.send(ExecOutput::Exit(0)).await;
-                return;
-            }
-        }
+        let Some(s) = states.as_mut().filter(|_| running) else {
+            return true;
+        };
         tokio::select! {
-            _ = tokio::time::sleep(ATTACH_POLL) => {}
-            changed = states.changed() => if changed.is_err() { return },
-            () = tx.closed() => return,
+            _ = tokio::time::sleep(poll) => {}
+            changed = s.changed() => if changed.is_err() { return false },
+            () = tx.closed() => return false,
         }
     }
 }
@@ -508,14 +538,14 @@ fn tail(text: &[u8], n: Option<u64>) -> &[u8] {
     if n == 0 { &text[text.len()..] } else { text }
 }
 
-/// Streams a log file; with `follow`, keeps streaming what is appended
-/// until `ended()` says the run that writes it is over (then `kubectl logs
-/// -f` returns, as it does when a container exits) or the client leaves.
+/// Streams a log file; with `follow` (the run that writes it and its
+/// states), keeps streaming what is appended until that run is over (then
+/// `kubectl logs -f` returns, as it does when a container exits) or the
+/// client leaves.
 async fn stream_log(
     path: PathBuf,
     tail_lines: Option<u64>,
-    follow: bool,
-    ended: impl Fn() -> bool + Send + 'static,
+    follow_run: Option<(u64, Option<tokio::sync::watch::Receiver<RunState>>)>,
     tx: mpsc::Sender<Bytes>,
 ) {
     let Ok(mut f) = tokio::fs::File::open(&path).await else {
@@ -529,29 +559,8 @@ async fn stream_log(
     if !first.is_empty() && tx.send(Bytes::copy_from_slice(first)).await.is_err() {
         return;
     }
-    let mut buf = vec![0u8; 16 * 1024];
-    if !follow {
-        return;
-    }
-    // Checked before each read, so what the run wrote before it ended is
-    // all sent before the stream ends.
-    let mut over = ended();
-    loop {
-        match f.read(&mut buf).await {
-            Ok(0) => {
-                if over || tx.is_closed() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                over = ended();
-            }
-            Ok(n) => {
-                if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
-                    return;
-                }
-            }
-            Err(_) => return,
-        }
+    if let Some((run, states)) = follow_run {
+        follow(&mut f, run, states, LOG_POLL, &tx, std::convert::identity).await;
     }
 }
 
