@@ -157,8 +157,7 @@ struct Marks {
 
 impl Marks {
     fn add(nodes: &[String], src: IpAddr, first: &str, dest: &Dest) -> anyhow::Result<Self> {
-        let marks = Marks { nodes: Vec::new() };
-        let mut marks = marks;
+        let mut marks = Marks { nodes: Vec::new() };
         let l4 = match dest.proto {
             Proto::Tcp => "tcp flags & (syn | ack) == syn".to_string(),
             Proto::Udp => "meta l4proto udp".to_string(),
