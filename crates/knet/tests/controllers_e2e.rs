@@ -238,11 +238,16 @@ async fn named_target_port_resolves_per_pod() -> anyhow::Result<()> {
             .as_deref(),
         Some("http-port")
     );
-    let slices = slices_of(&c.client, "default", "sample-clusterip").await?;
-    let with_port = slices
-        .iter()
-        .find(|s| s.ports.as_ref().is_some_and(|p| !p.is_empty()))
-        .expect("slice with ports");
+    // The EndpointSlice controller writes independently of the Endpoints
+    // one: wait for its slice to hold the same three pods.
+    let with_port = eventually("a slice with ports and 3 endpoints", 30, || async {
+        let slices = slices_of(&c.client, "default", "sample-clusterip").await?;
+        Ok(slices
+            .into_iter()
+            .find(|s| s.ports.as_ref().is_some_and(|p| !p.is_empty()))
+            .filter(|s| s.endpoints.len() == 3))
+    })
+    .await?;
     assert_eq!(with_port.ports.as_ref().unwrap()[0].port, Some(80));
     assert_eq!(with_port.endpoints.len(), 3);
     // kubectl describe reads the slices; it lists three endpoints then "+ N more".
