@@ -5,7 +5,8 @@
 #
 # Env: KNET_BIN (use this binary instead of building), SVCS (10000), PER (5 endpoints per Service), BIG_SVCS (100000),
 #      DURATION (seconds per dnsperf run, 10), CLIENTS (10), OUTSTANDING (200),
-#      REPEAT (interleaved knet/Knot run pairs per thread count, 3).
+#      REPEAT (interleaved knet/Knot run pairs per thread count, 3), THREADS (server thread counts, "1 2"),
+#      MEMORY (1: also measure RSS at BIG_SVCS; 0 skips it).
 # Prints one table row per (server, threads) with QPS, average and p99
 # latency, and the resident memory of knet dns at BIG_SVCS Services.
 # Everything runs on loopback; every process started here is stopped on exit.
@@ -19,6 +20,8 @@ DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-10}
 OUTSTANDING=${OUTSTANDING:-200}
 REPEAT=${REPEAT:-3}
+THREADS=${THREADS:-1 2}
+MEMORY=${MEMORY:-1}
 
 for tool in dnsperf knotd dig python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps)" >&2; exit 1; }
@@ -135,7 +138,7 @@ one_run() { # server threads
 }
 # REPEAT pairs per thread count, alternating which server goes first: the
 # machine is shared, so only interleaved pairs compare fairly.
-for t in 1 2; do
+for t in $THREADS; do
   for r in $(seq 1 "$REPEAT"); do
     if [ $((r % 2)) = 1 ]; then one_run knet-dns "$t"; one_run knot-3 "$t"; else one_run knot-3 "$t"; one_run knet-dns "$t"; fi
   done
@@ -151,6 +154,7 @@ for (s, t), v in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     print(f"{s:<10} {t:<8} median {statistics.median(v):>9.0f}  [{min(v):.0f}-{max(v):.0f}]")
 PY
 
+[ "$MEMORY" = 1 ] || exit 0
 echo "== memory at $BIG_SVCS Services x $PER endpoints"
 python3 bench/dns_gen.py "$W/big" "$BIG_SVCS" "$PER" --no-zone
 port=$(free_port)

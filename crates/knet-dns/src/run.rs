@@ -178,7 +178,7 @@ pub async fn start(mut cfg: Config) -> Result<Running, RunError> {
         };
         tokio::spawn(source::kube::run(client, dns.clone(), opts));
     }
-    let listeners = listen::start(dns.clone(), cfg.listen, cfg.threads)
+    let listeners = listen::start(dns.clone(), cfg.listen, cfg.threads, cfg.udp_sched)
         .await
         .map_err(|source| RunError::Bind {
             addr: cfg.listen,

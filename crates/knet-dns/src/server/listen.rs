@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::batch::{self, Batch};
 use super::{Dns, Handled};
+use crate::config::UdpSched;
 
 /// Idle time after which a TCP connection is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -51,9 +52,14 @@ fn reuseport_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(s.into())
 }
 
-/// Binds `threads` UDP sockets and one TCP listener on `addr` and starts
-/// serving. Must be called inside a tokio runtime.
-pub async fn start(dns: Arc<Dns>, addr: SocketAddr, threads: usize) -> std::io::Result<Listeners> {
+/// Binds a UDP socket served by `threads` threads and one TCP listener on
+/// `addr` and starts serving. Must be called inside a tokio runtime.
+pub async fn start(
+    dns: Arc<Dns>,
+    addr: SocketAddr,
+    threads: usize,
+    sched: UdpSched,
+) -> std::io::Result<Listeners> {
     let first = reuseport_udp(addr)?;
     let addr = first.local_addr()?;
     // All threads receive from one socket (as Knot's UDP workers do by
@@ -76,7 +82,14 @@ pub async fn start(dns: Arc<Dns>, addr: SocketAddr, threads: usize) -> std::io::
             let (dns, stop, rt) = (dns.clone(), stop.clone(), rt.clone());
             std::thread::Builder::new()
                 .name(format!("knet-dns-udp-{i}"))
-                .spawn(move || udp_loop(dns, Arc::new(sock), stop, rt))
+                .spawn(move || {
+                    if sched == UdpSched::Batch
+                        && let Err(e) = sched_batch()
+                    {
+                        tracing::warn!(error = %e, "cannot set SCHED_BATCH on a UDP worker; it keeps the default policy");
+                    }
+                    udp_loop(dns, Arc::new(sock), stop, rt)
+                })
         })
         .collect::<std::io::Result<Vec<_>>>()?;
     let tcp = tokio::spawn(tcp_accept(dns, tcp));
@@ -87,6 +100,20 @@ pub async fn start(dns: Arc<Dns>, addr: SocketAddr, threads: usize) -> std::io::
         threads,
         tcp,
     })
+}
+
+/// Puts the calling thread under `SCHED_BATCH` (see [`UdpSched::Batch`]).
+#[allow(unsafe_code)]
+fn sched_batch() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler only reads `param`, which outlives the
+    // call; pid 0 names the calling thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn udp_loop(

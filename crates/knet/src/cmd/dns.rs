@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use knet_dns::config::{self, Config, ForwardSpec, SourceConfig, UpstreamSpec};
+use knet_dns::config::{self, Config, ForwardSpec, SourceConfig, UdpSched, UpstreamSpec};
 use knet_dns::engine::PodMode;
 
 /// Options of `knet dns`.
@@ -41,6 +41,13 @@ pub(crate) struct Args {
     /// UDP worker threads (all receiving from one socket).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Scheduling policy of the UDP workers: `batch` (Linux SCHED_BATCH: a
+    /// woken worker does not preempt the running thread, so under load it
+    /// takes many queued queries per system call, about a fifth less CPU
+    /// per query) or `normal` (answer first, at more CPU per query). With a
+    /// CPU idle both behave the same.
+    #[arg(long, default_value = "batch", value_parser = ["batch", "normal"])]
+    udp_sched: String,
     /// Cluster zone; repeat for several.
     #[arg(long = "zone", value_name = "ZONE", default_value = knet_core::defaults::CLUSTER_DOMAIN)]
     zones: Vec<String>,
@@ -219,6 +226,11 @@ impl Args {
         }
         cfg.listen = self.listen;
         cfg.threads = self.threads.max(1);
+        cfg.udp_sched = if self.udp_sched == "normal" {
+            UdpSched::Normal
+        } else {
+            UdpSched::Batch
+        };
         cfg.source = match self.objects {
             Some(p) => SourceConfig::Objects(p),
             None => SourceConfig::Kube {
