@@ -169,7 +169,21 @@ impl Dns {
         src: Option<IpAddr>,
         rotate: usize,
     ) -> Handled {
-        let start = Instant::now();
+        self.handle_at(packet, tcp, v6, src, rotate, Instant::now())
+    }
+
+    /// [`Dns::handle_from`] for a packet received at `start` (the UDP
+    /// workers read the clock once per `recvmmsg` batch: every answer of a
+    /// batch leaves in the same `sendmmsg`, so they all waited from then).
+    pub(crate) fn handle_at(
+        &self,
+        packet: &[u8],
+        tcp: bool,
+        v6: bool,
+        src: Option<IpAddr>,
+        rotate: usize,
+        start: Instant,
+    ) -> Handled {
         let q = match parse_query(packet) {
             Ok(q) => q,
             Err(ParseError::Drop) => return Handled::Drop,

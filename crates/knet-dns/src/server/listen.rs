@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,6 +140,7 @@ fn udp_loop(
                 continue;
             }
         };
+        let received = Instant::now();
         for (i, r) in got.iter().enumerate() {
             rotate = rotate.wrapping_add(1);
             let v6 = batch::is_v6(&r.from);
@@ -149,7 +150,7 @@ fn udp_loop(
             } else {
                 None
             };
-            match dns.handle_from(batch.packet(i, r.len), false, v6, src, rotate) {
+            match dns.handle_at(batch.packet(i, r.len), false, v6, src, rotate, received) {
                 Handled::Reply(bytes) => out.push((bytes, r.from)),
                 Handled::Drop => {}
                 Handled::Later(job) => {

@@ -81,12 +81,52 @@ pub fn encode_error(id: u16, flags: u16, rcode: Rcode) -> Vec<u8> {
     b
 }
 
+/// Compression targets of one response, kept on the stack (no allocation
+/// per answer). Past [`Targets::CAP`] names are still written, just no
+/// longer offered for compression: still a valid message, only larger.
+struct Targets {
+    at: [u16; Targets::CAP],
+    len: usize,
+}
+
+impl Targets {
+    const CAP: usize = 256;
+
+    fn push(&mut self, offset: u16) {
+        if let Some(slot) = self.at.get_mut(self.len) {
+            *slot = offset;
+            self.len += 1;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    fn as_slice(&self) -> &[u16] {
+        &self.at[..self.len]
+    }
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets {
+            at: [0; Targets::CAP],
+            len: 0,
+        }
+    }
+}
+
 /// A response under construction.
 struct Writer<'q> {
     q: &'q Query,
     buf: Vec<u8>,
     /// Offsets of label starts already written (compression targets).
-    targets: Vec<u16>,
+    targets: Targets,
     /// Bytes available for records (the OPT record is reserved up front).
     limit: usize,
 }
@@ -98,11 +138,10 @@ impl<'q> Writer<'q> {
         buf.extend_from_slice(q.qname.as_bytes());
         buf.extend_from_slice(&q.qtype.to_be_bytes());
         buf.extend_from_slice(&q.qclass.to_be_bytes());
-        let targets = q
-            .qname
-            .label_offsets()
-            .map(|o| (HEADER_LEN + o) as u16)
-            .collect();
+        let mut targets = Targets::default();
+        for o in q.qname.label_offsets() {
+            targets.push((HEADER_LEN + o) as u16);
+        }
         let reserve = if q.edns.is_some() { OPT_LEN } else { 0 };
         Writer {
             q,
@@ -204,6 +243,7 @@ impl<'q> Writer<'q> {
     /// Finds a written name equal (case-insensitively) to `suffix`.
     fn find(&self, suffix: &str) -> Option<u16> {
         self.targets
+            .as_slice()
             .iter()
             .copied()
             .find(|&t| names_equal(&self.buf, usize::from(t), suffix))
@@ -239,9 +279,12 @@ impl<'q> Writer<'q> {
     }
 }
 
-/// Compares the (possibly compressed) name at `at` in `buf` with a dotted name.
+/// Compares the (possibly compressed) name at `at` in `buf` with a dotted
+/// name, case-insensitively, label by label without splitting `dotted`.
 fn names_equal(buf: &[u8], mut at: usize, dotted: &str) -> bool {
-    let mut labels = dotted.split('.');
+    let want = dotted.as_bytes();
+    // Start of the next label of `want`; `want.len() + 1` once all matched.
+    let mut pos = 0usize;
     for _ in 0..128 {
         let Some(&l) = buf.get(at) else { return false };
         if l & 0xc0 == 0xc0 {
@@ -252,17 +295,20 @@ fn names_equal(buf: &[u8], mut at: usize, dotted: &str) -> bool {
             continue;
         }
         if l == 0 {
-            return labels.next().is_none();
+            return pos == want.len() + 1;
         }
-        let Some(want) = labels.next() else {
+        let end = pos + usize::from(l);
+        // The label must end exactly at a dot or at the end of `want`.
+        if end > want.len() || want.get(end).is_some_and(|&c| c != b'.') {
             return false;
-        };
+        }
         let Some(have) = buf.get(at + 1..at + 1 + usize::from(l)) else {
             return false;
         };
-        if !have.eq_ignore_ascii_case(want.as_bytes()) {
+        if !have.eq_ignore_ascii_case(&want[pos..end]) {
             return false;
         }
+        pos = end + 1;
         at += 1 + usize::from(l);
     }
     false
@@ -301,5 +347,28 @@ impl Response<'_> {
             authority: own(self.authority),
             additional: own(self.additional),
         }
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::names_equal;
+
+    #[test]
+    fn names_equal_follows_pointers_and_ignores_case() {
+        // 0: "svc" "Cluster" "local" 0; 19: "ns" + pointer to 4.
+        let mut buf = b"\x03svc\x07Cluster\x05local\x00".to_vec();
+        buf.extend_from_slice(b"\x02ns\xc0\x04");
+        assert!(names_equal(&buf, 0, "svc.cluster.local"));
+        assert!(names_equal(&buf, 4, "CLUSTER.local"));
+        assert!(names_equal(&buf, 19, "ns.cluster.local"));
+        assert!(!names_equal(&buf, 19, "ns.cluster"));
+        assert!(!names_equal(&buf, 19, "ns.cluster.local.x"));
+        assert!(!names_equal(&buf, 0, "svcx.cluster.local"));
+        assert!(!names_equal(&buf, 0, "sv.cluster.local"));
+        assert!(!names_equal(&buf, 4, "cluster..local"));
+        assert!(!names_equal(&buf, 4, "clusterx.local"));
+        // A pointer loop ends the comparison instead of spinning.
+        assert!(!names_equal(b"\xc0\x00", 0, "a"));
     }
 }
