@@ -27,32 +27,9 @@ for tool in dnsperf knotd dig python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps)" >&2; exit 1; }
 done
 
-W=$(mktemp -d /tmp/knet-dns-bench.XXXXXX)
-# A private copy: other builds may replace target/release/knet mid-run.
-if [ -z "${KNET_BIN:-}" ]; then
-  cargo build --release --locked -q -p knet --bin knet
-  KNET_BIN=$PWD/target/release/knet
-fi
-mkdir -p "$W/bin" && cp "$KNET_BIN" "$W/bin/knet"
-KNET=$W/bin/knet
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_dns() { # port
-  for _ in $(seq 1 600); do
-    if dig @127.0.0.1 -p "$1" +time=1 +tries=1 cluster.local SOA 2>/dev/null | grep -q 'status: NOERROR'; then return 0; fi
-    sleep 0.1
-  done
-  echo "server on port $1 did not come up" >&2; return 1
-}
+. bench/lib.sh
+bench_start knet-dns-bench
+private_knet
 
 stop_last() {
   local p=${PIDS[-1]}

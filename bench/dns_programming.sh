@@ -21,26 +21,11 @@ for tool in dig python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/install-deps)" >&2; exit 1; }
 done
 
-W=$(mktemp -d /tmp/knet-dns-prog.XXXXXX)
-if [ -z "${KNET_BIN:-}" ]; then
-  cargo build --release --locked -q -p knet --bin knet
-  KNET_BIN=$PWD/target/release/knet
-fi
+. bench/lib.sh
+bench_start knet-dns-prog
+private_knet
 cargo build --release --locked -q -p knet-dns --example dns_programming
-mkdir -p "$W/bin"
-cp "$KNET_BIN" "$W/bin/knet"
 cp target/release/examples/dns_programming "$W/bin/"
-KNET=$W/bin/knet
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 echo "== knet api"
 "$KNET" api --data-dir "$W/api" --listen 127.0.0.1:0 >"$W/api.out" 2>"$W/api.err" &
@@ -58,10 +43,7 @@ PORT=$(free_port)
 "$KNET" dns --kubeconfig "$KUBECONFIG_FILE" --listen "127.0.0.1:$PORT" --threads "$THREADS" \
   --no-forward --health off --ready off --metrics off --no-loop-detect 2>"$W/dns.err" &
 PIDS+=($!)
-for _ in $(seq 1 300); do
-  if dig @127.0.0.1 -p "$PORT" +time=1 +tries=1 cluster.local SOA 2>/dev/null | grep -q 'status: NOERROR'; then break; fi
-  sleep 0.1
-done
+wait_dns "$PORT"
 
 echo "== $COUNT Services, poll every ${POLL_US}us, ${GAP_MS}ms apart"
 "$W/bin/dns_programming" "$KUBECONFIG_FILE" "127.0.0.1:$PORT" "$COUNT" "$POLL_US" "$GAP_MS"
