@@ -56,6 +56,22 @@ impl WireName {
     /// strictly backwards, which rules out loops.
     pub fn parse(msg: &[u8], start: usize) -> Result<(WireName, usize), NameError> {
         let mut out = WireName::root();
+        // Fast path: an uncompressed name (every query's question) is taken
+        // in one copy. Anything else (pointers, bad labels, truncation, too
+        // long) is left to the general walk below, which reports it.
+        let mut at = start;
+        while at - start < MAX_NAME_LEN {
+            match msg.get(at) {
+                Some(0) => {
+                    let n = at + 1 - start;
+                    out.buf[..n].copy_from_slice(&msg[start..=at]);
+                    out.len = n as u8;
+                    return Ok((out, at + 1));
+                }
+                Some(&l) if l & 0xc0 == 0 => at += 1 + usize::from(l),
+                _ => break,
+            }
+        }
         let mut len = 0usize;
         let mut at = start;
         let mut end = None;
@@ -119,7 +135,7 @@ impl WireName {
     /// representable, so the flag also guards against confusion).
     pub fn to_lower_dotted(&self) -> (String, bool) {
         let bytes = self.as_bytes();
-        let mut s = String::with_capacity(bytes.len());
+        let mut s = Vec::with_capacity(bytes.len());
         let mut odd = false;
         let mut at = 0;
         while let Some(&l) = bytes.get(at) {
@@ -127,24 +143,27 @@ impl WireName {
                 break;
             }
             if !s.is_empty() {
-                s.push('.');
+                s.push(b'.');
             }
             for &c in &bytes[at + 1..at + 1 + usize::from(l)] {
                 let c = c.to_ascii_lowercase();
                 if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_' {
-                    s.push(char::from(c));
+                    s.push(c);
                 } else {
                     odd = true;
                     // Keep the byte visible but unmatchable in the cluster zones.
                     s.push(if c.is_ascii_graphic() && c != b'.' {
-                        char::from(c)
+                        c
                     } else {
-                        '?'
+                        b'?'
                     });
                 }
             }
             at += 1 + usize::from(l);
         }
+        // Only ASCII was pushed, so this never takes the lossy branch.
+        let s = String::from_utf8(s)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         (s, odd)
     }
 

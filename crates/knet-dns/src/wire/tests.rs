@@ -140,3 +140,36 @@ fn name_pointer_loops_are_rejected() {
         NameError::PointerLoop
     );
 }
+
+#[test]
+fn name_length_limits_and_pointers() {
+    // 4 labels of 62 bytes + 1 of 1: 4*63 + 2 + terminal = 255 bytes, the
+    // largest legal name; one byte more is too long.
+    let mut ok = Vec::new();
+    for _ in 0..4 {
+        ok.push(62u8);
+        ok.extend_from_slice(&[b'a'; 62]);
+    }
+    let mut long = ok.clone();
+    ok.extend_from_slice(&[1, b'b', 0]);
+    long.extend_from_slice(&[2, b'b', b'c', 0]);
+    let (n, end) = WireName::parse(&ok, 0).unwrap();
+    assert_eq!((n.as_bytes().len(), end), (255, 255));
+    assert_eq!(n.as_bytes(), &ok[..]);
+    assert_eq!(WireName::parse(&long, 0).unwrap_err(), NameError::TooLong);
+    // Truncated inside a label, and a bad label type.
+    assert_eq!(
+        WireName::parse(&[3, b'a', b'b'], 0).unwrap_err(),
+        NameError::Truncated
+    );
+    assert_eq!(
+        WireName::parse(&[0x40, 0], 0).unwrap_err(),
+        NameError::BadLabel
+    );
+    // "x" then a pointer back to "cluster.local" at 0: the name is joined,
+    // and parsing resumes after the pointer.
+    let msg = b"\x07cluster\x05local\x00\x01x\xc0\x00";
+    let (n, end) = WireName::parse(msg, 15).unwrap();
+    assert_eq!(n.to_lower_dotted().0, "x.cluster.local");
+    assert_eq!(end, msg.len());
+}
