@@ -2,11 +2,13 @@
 //! revision log in redb; group commit (concurrent writes share one durable
 //! transaction, and a write is acknowledged only after it is on disk); an
 //! in-memory window of recent events that watches resume from and that new
-//! events fan out through.
+//! events fan out through. Many changes at once (deletecollection) go through
+//! [`Store::mutate_each`]: one revision and event each, large transactions.
 //!
 //! Objects are kept in memory as their JSON bytes (the read path never touches
 //! the disk); keys are `group/plural/namespace/name` (see [`Key`]).
 
+mod batch;
 mod disk;
 mod snapshot;
 #[cfg(test)]
@@ -135,6 +137,18 @@ pub enum Mutation {
 struct Pending {
     event: Arc<Event>,
     done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Resolves once a staged change is on disk (or its commit failed).
+type CommitWait = oneshot::Receiver<Result<(), String>>;
+
+/// Waits until a staged change is durable.
+async fn durable(wait: CommitWait) -> Result<(), ApiError> {
+    match wait.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Err(_) => Err(ApiError::internal("store: commit thread stopped")),
+    }
 }
 
 struct State {
@@ -307,27 +321,40 @@ impl Store {
         F: FnOnce(Option<Value>) -> Result<Mutation, ApiError>,
     {
         let (out, wait) = self.stage(key, f)?;
-        if let Some(wait) = wait {
-            match wait.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(ApiError::internal(e)),
-                Err(_) => return Err(ApiError::internal("store: commit thread stopped")),
+        match wait {
+            Some(wait) => {
+                durable(wait).await?;
+                Ok((out, true))
             }
-            return Ok((out, true));
+            None => Ok((out, false)),
         }
-        Ok((out, false))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn stage<F>(
-        &self,
-        key: &Key,
-        f: F,
-    ) -> Result<(Value, Option<oneshot::Receiver<Result<(), String>>>), ApiError>
+    fn stage<F>(&self, key: &Key, f: F) -> Result<(Value, Option<CommitWait>), ApiError>
     where
         F: FnOnce(Option<Value>) -> Result<Mutation, ApiError>,
     {
         let mut st = lock(&self.inner.state);
+        let out = self.stage_locked(&mut st, key, f);
+        drop(st);
+        if matches!(out, Ok((_, Some(_)))) {
+            self.inner.wake.notify_one();
+        }
+        out
+    }
+
+    /// [`Store::mutate`]'s decision and staging, under the state lock the
+    /// caller holds: the change is visible to readers at once and queued for
+    /// the commit thread (which the caller wakes).
+    fn stage_locked<F>(
+        &self,
+        st: &mut State,
+        key: &Key,
+        f: F,
+    ) -> Result<(Value, Option<CommitWait>), ApiError>
+    where
+        F: FnOnce(Option<Value>) -> Result<Mutation, ApiError>,
+    {
         if let Some(e) = &st.failed {
             return Err(ApiError::internal(format!("store failed earlier: {e}")));
         }
@@ -379,8 +406,6 @@ impl Store {
             json,
         });
         st.pending.push(Pending { event, done });
-        drop(st);
-        self.inner.wake.notify_one();
         Ok((obj, Some(wait)))
     }
 

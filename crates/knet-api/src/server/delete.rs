@@ -171,35 +171,48 @@ pub(crate) async fn delete_one(
         .store
         .mutate(&key, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(r.group, r.plural, name))?;
-            let conflict = |what: &str, want: &str, got: &str| {
-                ApiError::conflict(r.group, r.plural, name).with_message(format!(
-                    "Precondition failed: {what}: {want}, {what} in object meta: {got}"
-                ))
-            };
-            let got_uid = admit::meta_str(&cur, "uid").unwrap_or("");
-            if let Some(u) = opts.uid.as_deref().filter(|u| *u != got_uid) {
-                return Err(conflict("UID in precondition", u, got_uid));
-            }
-            let got_rv = admit::meta_str(&cur, "resourceVersion").unwrap_or("");
-            if let Some(v) = opts.resource_version.as_deref().filter(|v| *v != got_rv) {
-                return Err(conflict("ResourceVersion in precondition", v, got_rv));
-            }
-            if opts.dry_run {
-                return Ok(Mutation::Keep(cur));
-            }
-            match deletion(r, cur, opts, &admit::now_plus) {
-                Deletion::Remove(cur) => {
-                    if (r.group, r.plural) == ("", "services") {
-                        api.alloc().release(&cur, None);
-                    }
-                    Ok(Mutation::Delete)
-                }
-                Deletion::Mark(next) => Ok(Mutation::Put(next)),
-                Deletion::Keep(cur) => Ok(Mutation::Keep(cur)),
-            }
+            decide(api, r, name, cur, opts)
         })
         .await?;
     Ok(obj)
+}
+
+/// What one delete of the stored object `cur` writes: the preconditions,
+/// dry run, finalizers and grace period of a single DELETE (shared by
+/// delete and deletecollection, so both behave the same).
+fn decide(
+    api: &Api,
+    r: &Resource,
+    name: &str,
+    cur: Value,
+    opts: &DeleteOptions,
+) -> Result<Mutation, ApiError> {
+    let conflict = |what: &str, want: &str, got: &str| {
+        ApiError::conflict(r.group, r.plural, name).with_message(format!(
+            "Precondition failed: {what}: {want}, {what} in object meta: {got}"
+        ))
+    };
+    let got_uid = admit::meta_str(&cur, "uid").unwrap_or("");
+    if let Some(u) = opts.uid.as_deref().filter(|u| *u != got_uid) {
+        return Err(conflict("UID in precondition", u, got_uid));
+    }
+    let got_rv = admit::meta_str(&cur, "resourceVersion").unwrap_or("");
+    if let Some(v) = opts.resource_version.as_deref().filter(|v| *v != got_rv) {
+        return Err(conflict("ResourceVersion in precondition", v, got_rv));
+    }
+    if opts.dry_run {
+        return Ok(Mutation::Keep(cur));
+    }
+    Ok(match deletion(r, cur, opts, &admit::now_plus) {
+        Deletion::Remove(cur) => {
+            if (r.group, r.plural) == ("", "services") {
+                api.alloc().release(&cur, None);
+            }
+            Mutation::Delete
+        }
+        Deletion::Mark(next) => Mutation::Put(next),
+        Deletion::Keep(cur) => Mutation::Keep(cur),
+    })
 }
 
 /// What a delete does to a stored object.
@@ -273,37 +286,36 @@ fn deletion(
     Deletion::Mark(next)
 }
 
-/// Removes every namespaced object in namespace `ns`.
+/// Removes every namespaced object in namespace `ns`, one batch of durable
+/// commits per resource (each removal still gets its own DELETED event).
 async fn empty_namespace(api: &Api, ns: &str) -> Result<(), ApiError> {
     for r in RESOURCES.iter().filter(|r| r.namespaced) {
         let (items, _) = api
             .store
             .list_raw(&Key::prefix(r.group, r.plural, Some(ns)));
-        for raw in items {
-            let Ok(obj) = serde_json::from_slice::<Value>(&raw) else {
-                continue;
-            };
-            let Some(name) = admit::meta_str(&obj, "name") else {
-                continue;
-            };
-            let key = Key::new(r.group, r.plural, ns, name);
-            let res = api
-                .store
-                .mutate(&key, |cur| {
-                    if let Some(cur) = &cur
-                        && (r.group, r.plural) == ("", "services")
-                    {
-                        api.alloc().release(cur, None);
-                    }
-                    Ok(if cur.is_some() {
-                        Mutation::Delete
-                    } else {
-                        Mutation::Keep(Value::Null)
-                    })
-                })
-                .await;
-            res?;
-        }
+        let keys: Vec<Key> = items
+            .iter()
+            .filter_map(|raw| serde_json::from_slice::<Value>(raw).ok())
+            .filter_map(|obj| {
+                Some(Key::new(
+                    r.group,
+                    r.plural,
+                    ns,
+                    admit::meta_str(&obj, "name")?,
+                ))
+            })
+            .collect();
+        api.store
+            .mutate_each(&keys, |_, cur| {
+                let Some(cur) = cur else {
+                    return Ok(Mutation::Keep(Value::Null));
+                };
+                if (r.group, r.plural) == ("", "services") {
+                    api.alloc().release(&cur, None);
+                }
+                Ok(Mutation::Delete)
+            })
+            .await?;
     }
     Ok(())
 }
@@ -333,7 +345,13 @@ pub(crate) async fn delete(
     Ok(respond::json(200, &obj))
 }
 
-/// `DELETE` of a collection (with label/field selectors).
+/// `DELETE` of a collection (with label/field selectors): every selected
+/// object is deleted exactly as a single DELETE with the same options would
+/// delete it (each with its own revision and watch event), through batched
+/// durable commits. As in kube-apiserver, an object gone in the meantime is
+/// skipped, the first other error ends the request (what was deleted before
+/// it stays deleted), and the answer is the list of the selected objects as
+/// they were listed.
 pub(crate) async fn delete_collection(
     api: &Api,
     t: &Target,
@@ -342,22 +360,41 @@ pub(crate) async fn delete_collection(
 ) -> Result<Response, ApiError> {
     let opts = DeleteOptions::parse(q, body.as_ref())?;
     let r = t.resource;
-    let (items, _) = read::select(api, t, q)?;
-    let mut deleted = Vec::new();
-    for obj in items {
-        let ns = admit::meta_str(&obj, "namespace").unwrap_or("").to_string();
-        let name = admit::meta_str(&obj, "name").unwrap_or("").to_string();
-        match delete_one(api, r, &ns, &name, &opts).await {
-            Ok(o) => deleted.push(o),
-            Err(e) if e.code == 404 => {}
-            Err(e) => return Err(e),
+    let (items, rv) = read::select(api, t, q)?;
+    let names: Vec<(&str, &str)> = items
+        .iter()
+        .map(|o| {
+            (
+                admit::meta_str(o, "namespace").unwrap_or(""),
+                admit::meta_str(o, "name").unwrap_or(""),
+            )
+        })
+        .collect();
+    if (r.group, r.plural) == ("", "namespaces") {
+        // A namespace empties what it holds first: one at a time.
+        for (_, name) in &names {
+            match delete_one(api, r, "", name, &opts).await {
+                Err(e) if e.code != 404 => return Err(e),
+                _ => {}
+            }
         }
+    } else {
+        let keys: Vec<Key> = names
+            .iter()
+            .map(|(ns, name)| Key::new(r.group, r.plural, ns, name))
+            .collect();
+        api.store
+            .mutate_each(&keys, |i, cur| match cur {
+                Some(cur) => decide(api, r, names[i].1, cur, &opts),
+                None => Ok(Mutation::Keep(Value::Null)),
+            })
+            .await?;
     }
     let list = json!({
         "kind": r.list_kind(),
         "apiVersion": r.api_version(),
-        "metadata": {"resourceVersion": api.store.revision().to_string()},
-        "items": deleted,
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
     });
     Ok(respond::json(200, &list))
 }
