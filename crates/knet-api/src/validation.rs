@@ -1,5 +1,6 @@
-//! Validation with Kubernetes' messages and field paths, and the unknown-field
-//! check behind `fieldValidation=Strict|Warn`.
+//! Validation with Kubernetes' messages and field paths, the unknown-field
+//! check behind `fieldValidation=Strict|Warn`, and the silent drop behind
+//! `fieldValidation=Ignore`.
 //!
 //! Each cause carries kube's `field.Error` parts: the reason
 //! (`FieldValueInvalid`, `FieldValueRequired`, …), the field path, and the
@@ -45,6 +46,15 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Vec<Ca
 /// does not even decode (wrong types): that is a 400 BadRequest with the message.
 pub fn unknown_fields(resource: &Resource, obj: &Value) -> Result<Vec<String>, String> {
     unknown::unknown_fields(resource, obj)
+}
+
+/// Decodes `obj` as `resource` and drops the fields its schema does not know,
+/// without naming them: `fieldValidation=Ignore`, where kube-apiserver decodes
+/// non-strictly and skips unknown-field detection. The object ends up as
+/// after [`unknown_fields`] plus removal of what it reports; Err (400) when
+/// the object does not decode, whatever the validation mode.
+pub fn drop_unknown_fields(resource: &Resource, obj: &mut Value) -> Result<(), String> {
+    unknown::drop_unknown_fields(resource, obj)
 }
 
 /// Accumulated causes, with constructors named after kube's `field.*`.

@@ -31,7 +31,9 @@ impl FieldValidation {
 
 /// Checks `apiVersion`/`kind` against the resource (filling them in when
 /// absent), then handles unknown fields: Strict → 400, Warn → warnings,
-/// Ignore → silently. Unknown fields are always removed from `obj`.
+/// Ignore → dropped without looking for them (kube-apiserver's non-strict
+/// decode). Unknown fields are always removed from `obj`; an object that does
+/// not decode is a 400 in every mode.
 pub(crate) fn check_body(
     r: &Resource,
     obj: &mut Value,
@@ -66,6 +68,10 @@ pub(crate) fn check_body(
                 r.kind
             )));
         }
+    }
+    if fv == FieldValidation::Ignore {
+        // kube-apiserver decodes non-strictly: no detection, no warnings.
+        return validation::drop_unknown_fields(r, obj).map_err(ApiError::bad_request);
     }
     let unknown = validation::unknown_fields(r, obj).map_err(ApiError::bad_request)?;
     if unknown.is_empty() {
@@ -293,6 +299,52 @@ mod tests {
         remove_path(&mut v, "spec.containers[0].bogus");
         remove_path(&mut v, "spec.missing[3].x");
         assert_eq!(v, json!({"spec":{"containers":[{"name":"a"}]}}));
+    }
+
+    #[test]
+    fn ignore_drops_unknown_fields_without_reporting_them() {
+        let d = lookup("apps", "v1", "deployments").unwrap();
+        let body = json!({"metadata": {"name": "x", "labels": {"a.b/c": "d"}, "creationTimestamp": null},
+            "spec": {"bogus": 1, "replicas": 2, "template": {"spec": {
+                "containers": [{"name": "c", "image": "i", "extra": {"x": 1}}]}}}});
+        let mut w = Vec::new();
+        let err = check_body(d, &mut body.clone(), FieldValidation::Strict, &mut w).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert_eq!(
+            err.message,
+            "strict decoding error: [unknown field \"spec.bogus\", unknown field \"spec.template.spec.containers[0].extra\"]"
+        );
+        let mut warned = body.clone();
+        check_body(d, &mut warned, FieldValidation::Warn, &mut w).unwrap();
+        assert_eq!(
+            w,
+            [
+                "unknown field \"spec.bogus\"",
+                "unknown field \"spec.template.spec.containers[0].extra\""
+            ]
+        );
+        let mut ignored = body.clone();
+        let mut none = Vec::new();
+        check_body(d, &mut ignored, FieldValidation::Ignore, &mut none).unwrap();
+        assert!(none.is_empty(), "{none:?}");
+        assert_eq!(ignored, warned, "the same object is stored as with Warn");
+        assert!(ignored["spec"].get("bogus").is_none());
+        assert_eq!(ignored["metadata"]["labels"]["a.b/c"], "d");
+        assert!(ignored["metadata"]["creationTimestamp"].is_null());
+        // A dotted unknown key is dropped too (Warn's path-based removal
+        // cannot address it).
+        let mut dotted = json!({"metadata": {"name": "x", "a.b": 1}});
+        check_body(d, &mut dotted, FieldValidation::Ignore, &mut none).unwrap();
+        assert_eq!(dotted["metadata"], json!({"name": "x"}));
+        // Not decoding is an error whatever the mode, as in kube-apiserver.
+        let mut wrong = json!({"metadata": {"name": "x"}, "spec": {"replicas": "two"}});
+        let err = check_body(d, &mut wrong, FieldValidation::Ignore, &mut none).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert!(
+            err.message.contains("cannot be handled as a Deployment"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -82,7 +82,9 @@ fn missing(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
-pub(crate) fn unknown_fields(resource: &Resource, obj: &Value) -> Result<Vec<String>, String> {
+/// `obj` decoded into its k8s-openapi type and encoded again (None for kinds
+/// without a schema here); Err with kube's message when it does not decode.
+fn decoded(resource: &Resource, obj: &Value) -> Result<Option<Value>, String> {
     if !obj.is_object() {
         return Err(format!(
             "{} in version {:?} cannot be handled as a {}: the body is not a JSON object",
@@ -93,15 +95,50 @@ pub(crate) fn unknown_fields(resource: &Resource, obj: &Value) -> Result<Vec<Str
     typed_in["apiVersion"] = Value::String(resource.api_version());
     typed_in["kind"] = Value::String(resource.kind.to_string());
     let Some(result) = through_schema(resource, typed_in) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    let output = result.map_err(|e| {
+    result.map(Some).map_err(|e| {
         format!(
             "{} in version {:?} cannot be handled as a {}: {e}",
             resource.kind, resource.version, resource.kind
         )
-    })?;
+    })
+}
+
+pub(crate) fn unknown_fields(resource: &Resource, obj: &Value) -> Result<Vec<String>, String> {
+    let Some(output) = decoded(resource, obj)? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     missing(obj, &output, "", &mut out);
     Ok(out)
+}
+
+pub(crate) fn drop_unknown_fields(resource: &Resource, obj: &mut Value) -> Result<(), String> {
+    if let Some(output) = decoded(resource, obj)? {
+        keep_known(obj, &output);
+    }
+    Ok(())
+}
+
+/// Removes from `input` what did not survive into `output` (but keeps
+/// `null`s, as [`missing`] does not report them), without naming paths.
+fn keep_known(input: &mut Value, output: &Value) {
+    match input {
+        Value::Object(m) => m.retain(|k, v| match output.get(k) {
+            Some(o) => {
+                keep_known(v, o);
+                true
+            }
+            None => v.is_null(),
+        }),
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                if let Some(o) = output.get(i) {
+                    keep_known(v, o);
+                }
+            }
+        }
+        _ => {}
+    }
 }
