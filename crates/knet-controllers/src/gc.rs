@@ -1,260 +1,273 @@
-//! The garbage collector, pure part: given an owner's state and the objects
-//! that name it in `ownerReferences`, what to delete or detach.
+//! The garbage collector, pure part: the object graph built from
+//! `metadata.ownerReferences` of every kind the API serves
+//! ([`graph::Graph`]), and the decisions taken on one object of it.
 //!
-//! - Owner gone (Background deletion, the kubectl default): dependents with
-//!   no other live owner are deleted; others just drop the dangling reference.
-//! - Owner deleting with the `orphan` finalizer: dependents drop the
-//!   reference, then the finalizer goes.
-//! - Owner deleting with the `foregroundDeletion` finalizer: dependents are
-//!   deleted (foreground too); when none is left, the finalizer goes.
+//! As kube-controller-manager's collector:
+//! - **Dependent** (an object that names owners and is not being deleted):
+//!   each owner reference is *solid* (the owner exists, same UID, and is not
+//!   deleting its dependents first), *waiting* (it is, with the
+//!   `foregroundDeletion` finalizer) or *dangling* (no object of that kind,
+//!   name and UID, looked up in the dependent's namespace for a namespaced
+//!   owner). With a solid owner left, dangling and waiting references are
+//!   removed; with only waiting and dangling ones, the dependent is deleted
+//!   (in the foreground when a waiting owner asked so and it has dependents
+//!   of its own); with only dangling ones, it is deleted with the policy its
+//!   own finalizers ask for (Background by default).
+//! - **Owner deleting with `orphan`**: every dependent loses its references
+//!   to it, then the finalizer goes.
+//! - **Owner deleting with `foregroundDeletion`**: its dependents are
+//!   deleted; while one with `blockOwnerDeletion: true` is left, the owner
+//!   stays; then the finalizer goes.
+//!
+//! An owner reference naming a kind the API does not serve cannot be judged:
+//! such a dependent is left alone.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+pub mod graph;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde_json::{Value, json};
 
 use crate::labels;
 
-/// An object that names owners.
+pub use graph::{Graph, KindId, KindInfo, Kinds, Lookup};
+
+/// What the collector keeps of one object.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Dependent {
-    /// `apiVersion` of the dependent.
-    pub api_version: String,
-    /// Kind of the dependent.
-    pub kind: String,
-    /// Namespace (empty for cluster objects).
+pub struct Node {
+    /// Its kind, an index into the graph's [`Kinds`].
+    pub kind: KindId,
+    /// Namespace (empty for cluster-scoped objects).
     pub namespace: String,
     /// Name.
     pub name: String,
-    /// Its owner references.
+    /// Its owner references, in order.
     pub owners: Vec<OwnerReference>,
-    /// Already being deleted.
+    /// Has a deletionTimestamp.
     pub deleting: bool,
+    /// Its finalizers, in order.
+    pub finalizers: Vec<String>,
 }
 
-/// What the collector knows about the owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnerState {
-    /// Exists and is not being deleted.
-    Live,
-    /// Has a deletionTimestamp; its finalizers.
-    Deleting(Vec<String>),
-    /// No object with that uid exists.
-    Gone,
-}
+impl Node {
+    /// The node of an object's metadata, keyed by its UID (`None` without one).
+    pub fn from_meta(kind: KindId, meta: &ObjectMeta) -> Option<(String, Node)> {
+        let uid = meta.uid.clone().filter(|u| !u.is_empty())?;
+        Some((
+            uid,
+            Node {
+                kind,
+                namespace: meta.namespace.clone().unwrap_or_default(),
+                name: meta.name.clone().unwrap_or_default(),
+                owners: meta.owner_references.clone().unwrap_or_default(),
+                deleting: meta.deletion_timestamp.is_some(),
+                finalizers: meta.finalizers.clone().unwrap_or_default(),
+            },
+        ))
+    }
 
-/// One write of the collector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GcAction {
-    /// Delete dependent `index` with this propagation policy.
-    Delete {
-        /// Index into the dependents given.
-        index: usize,
-        /// `Background` or `Foreground`.
-        propagation: &'static str,
-    },
-    /// Remove the owner's reference from dependent `index`.
-    Detach {
-        /// Index into the dependents given.
-        index: usize,
-    },
-    /// Remove this finalizer from the owner.
-    RemoveFinalizer(&'static str),
-}
+    /// Whether `meta` says nothing new about this node (checked without
+    /// allocating: most updates only touch status).
+    pub fn matches(&self, kind: KindId, meta: &ObjectMeta) -> bool {
+        self.kind == kind
+            && self.deleting == meta.deletion_timestamp.is_some()
+            && self.name == meta.name.as_deref().unwrap_or_default()
+            && self.namespace == meta.namespace.as_deref().unwrap_or_default()
+            && self.owners.as_slice() == meta.owner_references.as_deref().unwrap_or_default()
+            && self.finalizers.as_slice() == meta.finalizers.as_deref().unwrap_or_default()
+    }
 
-/// Plans the collection for one owner `uid`. `alive` says whether another
-/// owner reference of a dependent points at a live object.
-pub fn plan(
-    uid: &str,
-    owner: &OwnerState,
-    dependents: &[Dependent],
-    alive: &dyn Fn(&OwnerReference) -> bool,
-) -> Vec<GcAction> {
-    let mine: Vec<(usize, &Dependent)> = dependents
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.owners.iter().any(|o| o.uid == uid))
-        .collect();
-    match owner {
-        OwnerState::Live => Vec::new(),
-        OwnerState::Gone => mine
-            .iter()
-            .filter(|(_, d)| !d.deleting)
-            .map(|(i, d)| {
-                let others_alive = d.owners.iter().filter(|o| o.uid != uid).any(alive);
-                if others_alive {
-                    GcAction::Detach { index: *i }
-                } else {
-                    GcAction::Delete {
-                        index: *i,
-                        propagation: "Background",
-                    }
-                }
-            })
-            .collect(),
-        OwnerState::Deleting(finalizers) => {
-            let has = |f: &str| finalizers.iter().any(|x| x == f);
-            if has(labels::ORPHAN_FINALIZER) {
-                let mut v: Vec<GcAction> = mine
-                    .iter()
-                    .map(|(i, _)| GcAction::Detach { index: *i })
-                    .collect();
-                v.push(GcAction::RemoveFinalizer(labels::ORPHAN_FINALIZER));
-                v
-            } else if has(labels::FOREGROUND_FINALIZER) {
-                if mine.is_empty() {
-                    return vec![GcAction::RemoveFinalizer(labels::FOREGROUND_FINALIZER)];
-                }
-                mine.iter()
-                    .filter(|(_, d)| !d.deleting)
-                    .map(|(i, _)| GcAction::Delete {
-                        index: *i,
-                        propagation: "Foreground",
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            }
+    /// Whether it carries finalizer `f`.
+    pub fn has_finalizer(&self, f: &str) -> bool {
+        self.finalizers.iter().any(|x| x == f)
+    }
+
+    /// What the collector must do for it as an owner being deleted.
+    pub fn owner_phase(&self) -> Option<OwnerPhase> {
+        if !self.deleting {
+            None
+        } else if self.has_finalizer(labels::ORPHAN_FINALIZER) {
+            Some(OwnerPhase::Orphaning)
+        } else if self.has_finalizer(labels::FOREGROUND_FINALIZER) {
+            Some(OwnerPhase::DeletingDependents)
+        } else {
+            None
+        }
+    }
+
+    /// How it counts as an owner of others.
+    pub fn as_owner(&self) -> OwnerStatus {
+        if self.owner_phase() == Some(OwnerPhase::DeletingDependents) {
+            OwnerStatus::Waiting
+        } else {
+            OwnerStatus::Solid
         }
     }
 }
 
-/// Whether a foreground deletion of owner `uid` still waits for dependents
-/// to go (so the owner must be looked at again).
-pub fn waits_for_dependents(uid: &str, owner: &OwnerState, dependents: &[Dependent]) -> bool {
-    matches!(owner, OwnerState::Deleting(f)
-        if f.iter().any(|x| x == labels::FOREGROUND_FINALIZER)
-            && !f.iter().any(|x| x == labels::ORPHAN_FINALIZER))
-        && dependents
-            .iter()
-            .any(|d| d.owners.iter().any(|o| o.uid == uid))
+/// The two deletions the collector finishes for an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerPhase {
+    /// Deleting with the `orphan` finalizer.
+    Orphaning,
+    /// Deleting with the `foregroundDeletion` finalizer.
+    DeletingDependents,
 }
 
-/// Whether an object carries a finalizer only the collector removes.
-pub fn has_gc_finalizer(finalizers: Option<&[String]>) -> bool {
-    finalizers
-        .unwrap_or_default()
-        .iter()
-        .any(|f| f == labels::ORPHAN_FINALIZER || f == labels::FOREGROUND_FINALIZER)
+/// One owner reference of a dependent, judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerStatus {
+    /// The owner exists and is not waiting for its dependents.
+    Solid,
+    /// The owner is being deleted in the foreground.
+    Waiting,
+    /// No such owner (gone, another UID, another namespace).
+    Dangling,
+    /// The reference names a kind the API does not serve.
+    Unresolvable,
+}
+
+/// A delete's `propagationPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// The object goes now, its dependents after.
+    Background,
+    /// Its dependents go first.
+    Foreground,
+    /// Its dependents lose their reference and stay.
+    Orphan,
+}
+
+/// What to do with a dependent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DependentAction {
+    /// Nothing.
+    Keep,
+    /// Remove its references to these owner UIDs.
+    Detach(Vec<String>),
+    /// Delete it with this policy.
+    Delete(Propagation),
+}
+
+/// Decides for a dependent that is not being deleted, given the status of
+/// each of its owner references (in the order of `node.owners`) and whether
+/// it has dependents of its own.
+pub fn decide_dependent(
+    node: &Node,
+    statuses: &[OwnerStatus],
+    has_dependents: bool,
+) -> DependentAction {
+    if node.deleting || node.owners.is_empty() || statuses.contains(&OwnerStatus::Unresolvable) {
+        return DependentAction::Keep;
+    }
+    let count = |s: OwnerStatus| statuses.iter().filter(|x| **x == s).count();
+    let (waiting, dangling) = (count(OwnerStatus::Waiting), count(OwnerStatus::Dangling));
+    if count(OwnerStatus::Solid) > 0 {
+        if waiting + dangling == 0 {
+            return DependentAction::Keep;
+        }
+        let mut uids: Vec<String> = node
+            .owners
+            .iter()
+            .zip(statuses)
+            .filter(|(_, s)| matches!(s, OwnerStatus::Waiting | OwnerStatus::Dangling))
+            .map(|(r, _)| r.uid.clone())
+            .collect();
+        uids.sort();
+        uids.dedup();
+        return DependentAction::Detach(uids);
+    }
+    if waiting > 0 {
+        return DependentAction::Delete(if has_dependents {
+            Propagation::Foreground
+        } else {
+            Propagation::Background
+        });
+    }
+    DependentAction::Delete(if node.has_finalizer(labels::ORPHAN_FINALIZER) {
+        Propagation::Orphan
+    } else if node.has_finalizer(labels::FOREGROUND_FINALIZER) {
+        Propagation::Foreground
+    } else {
+        Propagation::Background
+    })
+}
+
+/// What to do for an owner being deleted with a collector finalizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerAction {
+    /// Nothing (not such an owner).
+    None,
+    /// Remove the owner's reference from these dependents (UIDs), then its
+    /// `orphan` finalizer.
+    Orphan(Vec<String>),
+    /// Dependents with `blockOwnerDeletion` are left: delete these (the
+    /// dependents not yet being deleted) and wait.
+    Wait(Vec<String>),
+    /// No blocking dependent is left: remove `foregroundDeletion`.
+    Finish,
+}
+
+/// Decides for owner `uid` from its dependents (UID and node, each naming
+/// `uid` among its owners).
+pub fn decide_owner(uid: &str, owner: &Node, dependents: &[(&str, &Node)]) -> OwnerAction {
+    match owner.owner_phase() {
+        None => OwnerAction::None,
+        Some(OwnerPhase::Orphaning) => {
+            OwnerAction::Orphan(dependents.iter().map(|(d, _)| d.to_string()).collect())
+        }
+        Some(OwnerPhase::DeletingDependents) => {
+            let blocks = |n: &Node| {
+                n.owners
+                    .iter()
+                    .any(|r| r.uid == uid && r.block_owner_deletion == Some(true))
+            };
+            if !dependents.iter().any(|(_, n)| blocks(n)) {
+                return OwnerAction::Finish;
+            }
+            OwnerAction::Wait(
+                dependents
+                    .iter()
+                    .filter(|(_, n)| !n.deleting)
+                    .map(|(d, _)| d.to_string())
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// A JSON patch removing the references to `remove` from an object whose
+/// UID and owner references are `uid` and `owners`; it fails (422) when the
+/// object changed meanwhile, so a stale graph never drops a reference it
+/// did not see.
+pub fn detach_patch(uid: &str, owners: &[OwnerReference], remove: &[String]) -> Value {
+    let left: Vec<&OwnerReference> = owners.iter().filter(|r| !remove.contains(&r.uid)).collect();
+    let last = if left.is_empty() {
+        json!({"op": "remove", "path": "/metadata/ownerReferences"})
+    } else {
+        json!({"op": "replace", "path": "/metadata/ownerReferences", "value": left})
+    };
+    json!([
+        {"op": "test", "path": "/metadata/uid", "value": uid},
+        {"op": "test", "path": "/metadata/ownerReferences", "value": owners},
+        last,
+    ])
+}
+
+/// A JSON patch removing finalizer `f` from an object with UID `uid` and
+/// these finalizers (failing when they changed meanwhile).
+pub fn remove_finalizer_patch(uid: &str, finalizers: &[String], f: &str) -> Value {
+    let left: Vec<&String> = finalizers.iter().filter(|x| *x != f).collect();
+    let last = if left.is_empty() {
+        json!({"op": "remove", "path": "/metadata/finalizers"})
+    } else {
+        json!({"op": "replace", "path": "/metadata/finalizers", "value": left})
+    };
+    json!([
+        {"op": "test", "path": "/metadata/uid", "value": uid},
+        {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+        last,
+    ])
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owner(uid: &str) -> OwnerReference {
-        OwnerReference {
-            api_version: "apps/v1".into(),
-            kind: "ReplicaSet".into(),
-            name: uid.into(),
-            uid: uid.into(),
-            controller: Some(true),
-            block_owner_deletion: None,
-        }
-    }
-
-    fn dep(name: &str, owners: &[&str], deleting: bool) -> Dependent {
-        Dependent {
-            api_version: "v1".into(),
-            kind: "Pod".into(),
-            namespace: "default".into(),
-            name: name.into(),
-            owners: owners.iter().map(|u| owner(u)).collect(),
-            deleting,
-        }
-    }
-
-    #[test]
-    fn background_deletes_orphans_and_detaches_shared() {
-        let deps = [
-            dep("a", &["rs"], false),
-            dep("b", &["rs", "other"], false),
-            dep("c", &["rs"], true),
-            dep("d", &["x"], false),
-        ];
-        let alive = |o: &OwnerReference| o.uid == "other";
-        let p = plan("rs", &OwnerState::Gone, &deps, &alive);
-        assert_eq!(
-            p,
-            vec![
-                GcAction::Delete {
-                    index: 0,
-                    propagation: "Background"
-                },
-                GcAction::Detach { index: 1 }
-            ]
-        );
-        assert!(plan("rs", &OwnerState::Live, &deps, &alive).is_empty());
-    }
-
-    #[test]
-    fn orphan_detaches_then_drops_finalizer() {
-        let deps = [dep("a", &["rs"], false)];
-        let p = plan(
-            "rs",
-            &OwnerState::Deleting(vec!["orphan".into()]),
-            &deps,
-            &|_| false,
-        );
-        assert_eq!(
-            p,
-            vec![
-                GcAction::Detach { index: 0 },
-                GcAction::RemoveFinalizer("orphan")
-            ]
-        );
-    }
-
-    #[test]
-    fn leaf_objects_lose_their_finalizer_at_once() {
-        // A pod deleted in the foreground has no dependents: nothing to wait for.
-        for f in ["foregroundDeletion", "orphan"] {
-            let state = OwnerState::Deleting(vec![f.into(), "example.com/x".into()]);
-            let other = [dep("a", &["rs"], false)];
-            assert_eq!(
-                plan("pod", &state, &other, &|_| false),
-                vec![GcAction::RemoveFinalizer(if f == "orphan" {
-                    "orphan"
-                } else {
-                    "foregroundDeletion"
-                })]
-            );
-            assert!(!waits_for_dependents("pod", &state, &other));
-        }
-        assert!(has_gc_finalizer(Some(&["orphan".to_string()])));
-        assert!(!has_gc_finalizer(Some(&["example.com/x".to_string()])));
-        assert!(!has_gc_finalizer(None));
-    }
-
-    #[test]
-    fn foreground_waits_while_dependents_terminate() {
-        let state = OwnerState::Deleting(vec!["foregroundDeletion".into()]);
-        let deps = [dep("a", &["rs"], true)];
-        assert!(plan("rs", &state, &deps, &|_| false).is_empty());
-        assert!(waits_for_dependents("rs", &state, &deps));
-        assert!(!waits_for_dependents("rs", &OwnerState::Gone, &deps));
-    }
-
-    #[test]
-    fn foreground_deletes_dependents_first() {
-        let deps = [dep("a", &["rs"], false), dep("b", &["rs"], true)];
-        let state = OwnerState::Deleting(vec!["foregroundDeletion".into()]);
-        assert_eq!(
-            plan("rs", &state, &deps, &|_| false),
-            vec![GcAction::Delete {
-                index: 0,
-                propagation: "Foreground"
-            }]
-        );
-        assert_eq!(
-            plan("rs", &state, &[], &|_| false),
-            vec![GcAction::RemoveFinalizer("foregroundDeletion")]
-        );
-        assert!(
-            plan(
-                "rs",
-                &OwnerState::Deleting(vec!["other".into()]),
-                &deps,
-                &|_| false
-            )
-            .is_empty()
-        );
-    }
-}
+mod tests;

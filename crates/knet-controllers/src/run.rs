@@ -139,6 +139,8 @@ pub(crate) struct Ctx {
     pub(crate) daemonsets: Arc<Informer<DaemonSet>>,
     pub(crate) namespaces: Arc<Informer<Namespace>>,
     pub(crate) q: Queues,
+    /// The garbage collector's object graph.
+    pub(crate) gc: gc::GcState,
     pub(crate) recorder: Recorder,
     /// Slices written, per Service key (EndpointSlice and mirroring).
     pub(crate) slice_tracker: Tracker,

@@ -1,314 +1,330 @@
-//! I/O of the garbage collector: owners come from the stores (and, before
-//! anything is deleted, a live GET — the store may lag behind a new owner);
-//! dependents are pods, ReplicaSets and EndpointSlices.
+//! I/O of the garbage collector. The graph ([`crate::gc::Graph`]) is fed by
+//! the controllers' own informers for the kinds they watch anyway (see
+//! `wiring::with_gc`) and by metadata-only watches of every other kind the
+//! API's discovery lists ([`sources`]). Work items are object UIDs; a worker
+//! takes what the graph knows of one object, asks the API only about owners
+//! the graph lacks (its store may lag behind a new owner), decides (pure) and
+//! writes: deletes carry a UID precondition, reference and finalizer
+//! removals are JSON patches that test the values they replace.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod sources;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::any::TypeId;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams, PropagationPolicy,
+    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions,
+    PropagationPolicy,
 };
-use kube::{Resource, ResourceExt};
 
 use super::services::is_status;
-use super::{Ctx, SyncResult};
-use crate::gc::{self, Dependent, GcAction, OwnerState};
+use super::{Ctx, SyncResult, WorkQueue};
+use crate::gc::{
+    self, DependentAction, Graph, KindId, KindInfo, Lookup, Node, OwnerAction, OwnerStatus,
+    Propagation,
+};
+use crate::labels;
 
-/// How often every dependent is checked for a missing owner.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
+pub(crate) use sources::run_sources;
 
-fn state_of(meta: &ObjectMeta) -> OwnerState {
-    if meta.deletion_timestamp.is_some() {
-        OwnerState::Deleting(meta.finalizers.clone().unwrap_or_default())
-    } else {
-        OwnerState::Live
+/// The collector's shared state: the graph, and whether its first full sync
+/// is done (workers wait for it, so nothing is judged on a partial graph).
+pub(crate) struct GcState {
+    graph: Mutex<Graph>,
+    ready: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for GcState {
+    fn default() -> Self {
+        GcState {
+            graph: Mutex::default(),
+            ready: tokio::sync::watch::Sender::new(false),
+        }
     }
 }
 
-/// The owner's metadata from our stores, when its kind is one we watch:
-/// `Some(None)` = watched kind, not in store; `None` = kind not watched.
-fn from_store(ctx: &Ctx, kind: &str, ns: &str, name: &str) -> Option<Option<ObjectMeta>> {
-    let meta = match kind {
-        "Pod" => ctx.pods.get(ns, name).map(|o| o.metadata.clone()),
-        "Service" => ctx.services.get(ns, name).map(|o| o.metadata.clone()),
-        "Endpoints" => ctx.endpoints.get(ns, name).map(|o| o.metadata.clone()),
-        "Node" => ctx.nodes.get("", name).map(|o| o.metadata.clone()),
-        "Deployment" => ctx.deployments.get(ns, name).map(|o| o.metadata.clone()),
-        "ReplicaSet" => ctx.replicasets.get(ns, name).map(|o| o.metadata.clone()),
-        "StatefulSet" => ctx.statefulsets.get(ns, name).map(|o| o.metadata.clone()),
-        "DaemonSet" => ctx.daemonsets.get(ns, name).map(|o| o.metadata.clone()),
-        "Namespace" => ctx.namespaces.get("", name).map(|o| o.metadata.clone()),
-        _ => return None,
-    };
-    Some(meta)
-}
-
-fn resource(api_version: &str, kind: &str) -> ApiResource {
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
-}
-
-fn dyn_api(ctx: &Ctx, ar: &ApiResource, ns: &str, cluster_scoped: bool) -> Api<DynamicObject> {
-    if cluster_scoped || ns.is_empty() {
-        Api::all_with(ctx.client.clone(), ar)
-    } else {
-        Api::namespaced_with(ctx.client.clone(), ns, ar)
+impl GcState {
+    fn lock(&self) -> MutexGuard<'_, Graph> {
+        self.graph
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
 
-fn cluster_scoped(kind: &str) -> bool {
-    matches!(
-        kind,
-        "Node" | "Namespace" | "PersistentVolume" | "ClusterRole" | "ClusterRoleBinding"
-    )
-}
-
-/// The owner's state, confirmed with the API when the store says "gone".
-async fn owner_state(
-    ctx: &Ctx,
-    api_version: &str,
-    kind: &str,
-    ns: &str,
-    name: &str,
-    uid: &str,
-) -> Result<OwnerState, kube::Error> {
-    if let Some(Some(meta)) = from_store(ctx, kind, ns, name)
-        && meta.uid.as_deref() == Some(uid)
+    /// Registers a kind one of the controllers' informers watches.
+    pub(crate) fn register_typed<K>(&self) -> KindId
+    where
+        K: Resource<DynamicType = ()>,
+        K::Scope: 'static,
     {
-        return Ok(state_of(&meta));
+        self.lock().register(KindInfo {
+            group: K::group(&()).into_owned(),
+            version: K::version(&()).into_owned(),
+            kind: K::kind(&()).into_owned(),
+            plural: K::plural(&()).into_owned(),
+            namespaced: TypeId::of::<K::Scope>() == TypeId::of::<NamespaceResourceScope>(),
+        })
     }
-    let api = dyn_api(ctx, &resource(api_version, kind), ns, cluster_scoped(kind));
-    match api.get_opt(name).await? {
-        Some(o) if o.metadata.uid.as_deref() == Some(uid) => Ok(state_of(&o.metadata)),
-        _ => Ok(OwnerState::Gone),
+
+    fn typed_id<K: Resource<DynamicType = ()>>(graph: &Graph) -> Option<KindId> {
+        graph.kinds().find(&K::group(&()), &K::kind(&()))
     }
-}
 
-fn dependent<K: Resource<DynamicType = ()>>(o: &K) -> Dependent {
-    Dependent {
-        api_version: K::api_version(&()).into(),
-        kind: K::kind(&()).into(),
-        namespace: o.namespace().unwrap_or_default(),
-        name: o.name_any(),
-        owners: o.meta().owner_references.clone().unwrap_or_default(),
-        deleting: o.meta().deletion_timestamp.is_some(),
+    /// An object of a typed kind was added or changed: the UIDs to look at.
+    pub(crate) fn observe_typed<K: Resource<DynamicType = ()>>(&self, o: &K) -> Vec<String> {
+        let mut g = self.lock();
+        match Self::typed_id::<K>(&g) {
+            Some(id) => g.observe(id, o.meta()),
+            None => Vec::new(),
+        }
     }
-}
 
-fn dependents_of(ctx: &Ctx, uid: &str) -> Vec<Dependent> {
-    let k = format!("owner:{uid}");
-    let mut v: Vec<Dependent> = ctx
-        .pods
-        .by_index(&k)
-        .iter()
-        .map(|o| dependent(o.as_ref()))
-        .collect();
-    v.extend(
-        ctx.replicasets
-            .by_index(&k)
-            .iter()
-            .map(|o| dependent(o.as_ref())),
-    );
-    v.extend(
-        ctx.slices
-            .by_index(&k)
-            .iter()
-            .map(|o| dependent(o.as_ref())),
-    );
-    v
-}
+    /// A full list of a typed kind came in.
+    pub(crate) fn resync_typed<K: Resource<DynamicType = ()>>(
+        &self,
+        objects: &[Arc<K>],
+    ) -> Vec<String> {
+        let metas: Vec<&ObjectMeta> = objects.iter().map(|o| o.meta()).collect();
+        let mut g = self.lock();
+        match Self::typed_id::<K>(&g) {
+            Some(id) => g.resync(id, &metas),
+            None => Vec::new(),
+        }
+    }
 
-fn alive_in_store(ctx: &Ctx, ns: &str, r: &OwnerReference) -> bool {
-    match from_store(ctx, &r.kind, ns, &r.name) {
-        Some(Some(m)) => m.uid.as_deref() == Some(r.uid.as_str()),
-        Some(None) => false,
-        None => true,
+    /// An object of any kind was deleted.
+    pub(crate) fn forget(&self, meta: &ObjectMeta) -> Vec<String> {
+        match meta.uid.as_deref() {
+            Some(uid) => self.lock().forget(uid),
+            None => Vec::new(),
+        }
+    }
+
+    async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 }
 
-async fn detach(ctx: &Ctx, d: &Dependent, uid: &str) -> Result<(), kube::Error> {
-    let api = dyn_api(ctx, &resource(&d.api_version, &d.kind), &d.namespace, false);
-    let Some(mut o) = api.get_opt(&d.name).await? else {
-        return Ok(());
+/// Queues the UIDs a graph change returned.
+pub(crate) fn queue(q: &WorkQueue, work: Vec<String>) {
+    for uid in work {
+        q.add(uid);
+    }
+}
+
+/// One object as the worker needs it: where it is served, and its node.
+#[derive(Debug, Clone)]
+struct Obj {
+    kind: KindInfo,
+    uid: String,
+    node: Node,
+}
+
+/// An owner reference the graph could not judge: to be looked up by name.
+#[derive(Debug, Clone)]
+struct Confirm {
+    kind: KindInfo,
+    namespace: String,
+    name: String,
+    uid: String,
+}
+
+/// One owner reference of a dependent: judged, or to be looked up.
+#[derive(Debug)]
+enum Judge {
+    Known(OwnerStatus),
+    Confirm(Confirm),
+}
+
+/// What a worker read from the graph for one UID (taken under the lock).
+#[derive(Debug)]
+enum Look {
+    Nothing,
+    Owner(Obj, OwnerAction, Vec<Obj>),
+    Dependent(Obj, Vec<Judge>, bool),
+}
+
+fn obj(g: &Graph, uid: &str, node: &Node) -> Option<Obj> {
+    Some(Obj {
+        kind: g.kinds().get(node.kind)?.clone(),
+        uid: uid.to_string(),
+        node: node.clone(),
+    })
+}
+
+fn look(g: &Graph, uid: &str) -> Look {
+    let Some(node) = g.node(uid) else {
+        return Look::Nothing;
     };
-    if let Some(refs) = o.metadata.owner_references.as_mut() {
-        refs.retain(|r| r.uid != uid);
+    let Some(me) = obj(g, uid, node) else {
+        return Look::Nothing;
+    };
+    if node.owner_phase().is_some() {
+        let deps = g.dependents(uid);
+        let action = gc::decide_owner(uid, node, &deps);
+        let deps = match &action {
+            OwnerAction::Orphan(_) => deps.iter().filter_map(|(d, n)| obj(g, d, n)).collect(),
+            _ => Vec::new(),
+        };
+        return Look::Owner(me, action, deps);
     }
-    match api.replace(&d.name, &PostParams::default(), &o).await {
+    if node.deleting || node.owners.is_empty() {
+        return Look::Nothing;
+    }
+    let judged = node
+        .owners
+        .iter()
+        .map(|r| match g.resolve(node, r) {
+            Lookup::Known(s) => Judge::Known(s),
+            Lookup::Confirm { kind, namespace } => Judge::Confirm(Confirm {
+                kind: g
+                    .kinds()
+                    .get(kind)
+                    .cloned()
+                    .unwrap_or_else(|| me.kind.clone()),
+                namespace: namespace.to_string(),
+                name: r.name.clone(),
+                uid: r.uid.clone(),
+            }),
+        })
+        .collect();
+    Look::Dependent(me, judged, g.has_dependents(uid))
+}
+
+fn api_resource(k: &KindInfo) -> ApiResource {
+    ApiResource {
+        group: k.group.clone(),
+        version: k.version.clone(),
+        api_version: k.api_version(),
+        kind: k.kind.clone(),
+        plural: k.plural.clone(),
+    }
+}
+
+fn api(ctx: &Ctx, kind: &KindInfo, ns: &str) -> Api<DynamicObject> {
+    let ar = api_resource(kind);
+    if kind.namespaced {
+        Api::namespaced_with(ctx.client.clone(), ns, &ar)
+    } else {
+        Api::all_with(ctx.client.clone(), &ar)
+    }
+}
+
+/// Judges an owner the graph lacks by reading it from the API.
+async fn confirm(ctx: &Ctx, c: &Confirm) -> Result<OwnerStatus, kube::Error> {
+    let found = api(ctx, &c.kind, &c.namespace)
+        .get_metadata_opt(&c.name)
+        .await?;
+    Ok(match found {
+        Some(o) if o.metadata.uid.as_deref() == Some(c.uid.as_str()) => {
+            Node::from_meta(0, &o.metadata).map_or(OwnerStatus::Solid, |(_, n)| n.as_owner())
+        }
+        _ => OwnerStatus::Dangling,
+    })
+}
+
+/// Applies a JSON patch; a missing object is fine (it went meanwhile), a
+/// failed test is an error (retried once the graph caught up).
+async fn json_patch(ctx: &Ctx, o: &Obj, patch: serde_json::Value) -> Result<(), kube::Error> {
+    let patch = Patch::<()>::Json(serde_json::from_value(patch).map_err(kube::Error::SerdeError)?);
+    match api(ctx, &o.kind, &o.node.namespace)
+        .patch(&o.node.name, &PatchParams::default(), &patch)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if is_status(&e, 404) => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-async fn remove_finalizer(
-    ctx: &Ctx,
-    api_version: &str,
-    kind: &str,
-    ns: &str,
-    name: &str,
-    finalizer: &str,
-) -> Result<(), kube::Error> {
-    let api = dyn_api(ctx, &resource(api_version, kind), ns, cluster_scoped(kind));
-    let Some(mut o) = api.get_opt(name).await? else {
-        return Ok(());
+async fn detach(ctx: &Ctx, o: &Obj, owners: &[String]) -> Result<(), kube::Error> {
+    json_patch(ctx, o, gc::detach_patch(&o.uid, &o.node.owners, owners)).await?;
+    tracing::info!(kind = %o.kind.kind, namespace = %o.node.namespace, name = %o.node.name,
+        ?owners, "garbage collector: owner references removed");
+    Ok(())
+}
+
+async fn remove_finalizer(ctx: &Ctx, o: &Obj, f: &str) -> Result<(), kube::Error> {
+    json_patch(
+        ctx,
+        o,
+        gc::remove_finalizer_patch(&o.uid, &o.node.finalizers, f),
+    )
+    .await
+}
+
+async fn delete(ctx: &Ctx, o: &Obj, p: Propagation) -> Result<(), kube::Error> {
+    let dp = DeleteParams {
+        propagation_policy: Some(match p {
+            Propagation::Background => PropagationPolicy::Background,
+            Propagation::Foreground => PropagationPolicy::Foreground,
+            Propagation::Orphan => PropagationPolicy::Orphan,
+        }),
+        preconditions: Some(Preconditions {
+            uid: Some(o.uid.clone()),
+            resource_version: None,
+        }),
+        ..Default::default()
     };
-    if let Some(f) = o.metadata.finalizers.as_mut() {
-        f.retain(|x| x != finalizer);
-    }
-    api.replace(name, &PostParams::default(), &o)
+    match api(ctx, &o.kind, &o.node.namespace)
+        .delete(&o.node.name, &dp)
         .await
-        .map(|_| ())
-}
-
-/// GC work-item keys of the owners `meta` names (queued when a dependent
-/// goes, so a foreground deletion waiting on it finishes promptly).
-pub(crate) fn owner_gc_keys(meta: &ObjectMeta) -> Vec<String> {
-    let ns = meta.namespace.as_deref().unwrap_or_default();
-    meta.owner_references
-        .iter()
-        .flatten()
-        .map(|r| owner_gc_key(r, ns))
-        .collect()
-}
-
-fn owner_gc_key(r: &OwnerReference, dependent_ns: &str) -> String {
-    let ns = if cluster_scoped(&r.kind) {
-        ""
-    } else {
-        dependent_ns
-    };
-    format!("{}|{}|{}|{}|{}", r.api_version, r.kind, ns, r.name, r.uid)
-}
-
-/// Garbage collector: one owner, keyed `apiVersion|kind|namespace|name|uid`.
-pub(crate) async fn sync_owner(ctx: Arc<Ctx>, key: String) -> SyncResult {
-    let parts: Vec<&str> = key.split('|').collect();
-    let [api_version, kind, ns, name, uid] = parts[..] else {
-        return Ok(None);
-    };
-    let deps = dependents_of(&ctx, uid);
-    let state = owner_state(&ctx, api_version, kind, ns, name, uid).await?;
-    let alive = |r: &OwnerReference| {
-        deps.first()
-            .is_some_and(|d| alive_in_store(&ctx, &d.namespace, r))
-    };
-    let actions = gc::plan(uid, &state, &deps, &alive);
-    // Foreground deletion waits for dependents to go: look again shortly
-    // (their delete events also queue this owner).
-    let mut again = gc::waits_for_dependents(uid, &state, &deps).then_some(Duration::from_secs(1));
-    for a in actions {
-        match a {
-            GcAction::Delete { index, propagation } => {
-                let d = &deps[index];
-                let api = dyn_api(
-                    &ctx,
-                    &resource(&d.api_version, &d.kind),
-                    &d.namespace,
-                    false,
-                );
-                let dp = DeleteParams {
-                    propagation_policy: Some(if propagation == "Foreground" {
-                        PropagationPolicy::Foreground
-                    } else {
-                        PropagationPolicy::Background
-                    }),
-                    ..Default::default()
-                };
-                match api.delete(&d.name, &dp).await {
-                    Ok(_) => {
-                        tracing::info!(kind = %d.kind, name = %d.name, owner = %name, "garbage collected")
-                    }
-                    Err(e) if is_status(&e, 404) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                again = Some(Duration::from_secs(1));
-            }
-            GcAction::Detach { index } => detach(&ctx, &deps[index], uid).await?,
-            GcAction::RemoveFinalizer(f) => {
-                remove_finalizer(&ctx, api_version, kind, ns, name, f).await?
-            }
+    {
+        Ok(_) => {
+            tracing::info!(kind = %o.kind.kind, namespace = %o.node.namespace, name = %o.node.name,
+                propagation = ?p, "garbage collected");
+            Ok(())
         }
-    }
-    Ok(if matches!(state, OwnerState::Deleting(_)) {
-        again
-    } else {
-        None
-    })
-}
-
-/// Kinds the controllers do not watch that may still be deleted with the
-/// `orphan` or `foregroundDeletion` finalizer (apiVersion, kind).
-const UNWATCHED: &[(&str, &str)] = &[
-    ("v1", "ConfigMap"),
-    ("v1", "Secret"),
-    ("v1", "ServiceAccount"),
-    ("networking.k8s.io/v1", "Ingress"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("coordination.k8s.io/v1", "Lease"),
-];
-
-/// Queues objects of unwatched kinds that wait for the collector's
-/// finalizer to go; kinds the API does not serve are skipped.
-async fn sweep_unwatched(ctx: &Ctx) {
-    for (api_version, kind) in UNWATCHED {
-        let api = dyn_api(ctx, &resource(api_version, kind), "", false);
-        let items = match api.list(&Default::default()).await {
-            Ok(l) => l.items,
-            Err(e) => {
-                tracing::debug!(%kind, error = %e, "garbage collector sweep: list failed");
-                continue;
-            }
-        };
-        for o in items {
-            let m = &o.metadata;
-            if m.deletion_timestamp.is_some() && gc::has_gc_finalizer(m.finalizers.as_deref()) {
-                ctx.q.gc.add(format!(
-                    "{api_version}|{kind}|{}|{}|{}",
-                    m.namespace.as_deref().unwrap_or_default(),
-                    m.name.as_deref().unwrap_or_default(),
-                    m.uid.as_deref().unwrap_or_default()
-                ));
-            }
-        }
+        // Gone, or replaced by another object of that name.
+        Err(e) if is_status(&e, 404) || is_status(&e, 409) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
-/// Every `SWEEP_EVERY`, queues owners that dependents name but the stores
-/// do not hold (deletions the watch may have missed), and objects of
-/// unwatched kinds held by the collector's finalizers.
-pub(crate) async fn sweep_loop(ctx: Arc<Ctx>) {
-    loop {
-        tokio::time::sleep(SWEEP_EVERY).await;
-        sweep_unwatched(&ctx).await;
-        let mut deps: Vec<Dependent> = ctx
-            .pods
-            .store
-            .state()
-            .iter()
-            .map(|o| dependent(o.as_ref()))
-            .collect();
-        deps.extend(
-            ctx.replicasets
-                .store
-                .state()
-                .iter()
-                .map(|o| dependent(o.as_ref())),
-        );
-        deps.extend(
-            ctx.slices
-                .store
-                .state()
-                .iter()
-                .map(|o| dependent(o.as_ref())),
-        );
-        for d in deps {
-            for r in &d.owners {
-                if !alive_in_store(&ctx, &d.namespace, r) {
-                    ctx.q.gc.add(owner_gc_key(r, &d.namespace));
-                }
+async fn finish_owner(
+    ctx: &Ctx,
+    owner: &Obj,
+    action: OwnerAction,
+    deps: &[Obj],
+) -> Result<(), kube::Error> {
+    match action {
+        OwnerAction::None => {}
+        OwnerAction::Orphan(_) => {
+            for d in deps {
+                detach(ctx, d, std::slice::from_ref(&owner.uid)).await?;
+            }
+            remove_finalizer(ctx, owner, labels::ORPHAN_FINALIZER).await?;
+        }
+        OwnerAction::Wait(check) => queue(&ctx.q.gc, check),
+        OwnerAction::Finish => remove_finalizer(ctx, owner, labels::FOREGROUND_FINALIZER).await?,
+    }
+    Ok(())
+}
+
+/// Garbage collector: one object, by UID.
+pub(crate) async fn sync_uid(ctx: Arc<Ctx>, uid: String) -> SyncResult {
+    ctx.gc.wait_ready().await;
+    let found = look(&ctx.gc.lock(), &uid);
+    match found {
+        Look::Nothing => {}
+        Look::Owner(owner, action, deps) => finish_owner(&ctx, &owner, action, &deps).await?,
+        Look::Dependent(me, judged, has_dependents) => {
+            let mut statuses = Vec::with_capacity(judged.len());
+            for j in judged {
+                statuses.push(match j {
+                    Judge::Known(s) => s,
+                    Judge::Confirm(c) => confirm(&ctx, &c).await?,
+                });
+            }
+            match gc::decide_dependent(&me.node, &statuses, has_dependents) {
+                DependentAction::Keep => {}
+                DependentAction::Detach(owners) => detach(&ctx, &me, &owners).await?,
+                DependentAction::Delete(p) => delete(&ctx, &me, p).await?,
             }
         }
     }
+    Ok(None)
 }

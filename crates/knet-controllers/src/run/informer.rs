@@ -201,4 +201,4 @@ where
 /// makes 100 round trips for 50,000 pods; 10,000 per page cut the cold-start
 /// cache sync at 10k Services x 5 pods from 8-12 s to 5.5-6 s against knet's
 /// API (bench/controllers.sh), and stays a bounded response.
-const LIST_PAGE: u32 = 10_000;
+pub(crate) const LIST_PAGE: u32 = 10_000;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::{Resource, ResourceExt};
@@ -90,16 +90,20 @@ fn queues() -> Queues {
     }
 }
 
-/// Key of a garbage-collection work item about an owner.
-pub(crate) fn gc_key<K: Resource<DynamicType = ()>>(o: &K) -> String {
-    format!(
-        "{}|{}|{}|{}|{}",
-        K::api_version(&()),
-        K::kind(&()),
-        o.namespace().unwrap_or_default(),
-        o.name_any(),
-        o.uid().unwrap_or_default()
-    )
+/// The collector's graph, knowing the kinds the informers watch.
+fn gc_state() -> super::gc::GcState {
+    let gc = super::gc::GcState::default();
+    gc.register_typed::<Pod>();
+    gc.register_typed::<Service>();
+    gc.register_typed::<Endpoints>();
+    gc.register_typed::<EndpointSlice>();
+    gc.register_typed::<Node>();
+    gc.register_typed::<Deployment>();
+    gc.register_typed::<ReplicaSet>();
+    gc.register_typed::<StatefulSet>();
+    gc.register_typed::<DaemonSet>();
+    gc.register_typed::<Namespace>();
+    gc
 }
 
 fn build(tasks: &mut JoinSet<()>, client: kube::Client, cfg: Config) -> Arc<Ctx> {
@@ -117,6 +121,7 @@ fn build(tasks: &mut JoinSet<()>, client: kube::Client, cfg: Config) -> Arc<Ctx>
         daemonsets: Informer::new(no_index),
         namespaces: Informer::new(no_index),
         q: queues(),
+        gc: gc_state(),
         recorder,
         slice_tracker: Default::default(),
         pod_tracker: Default::default(),
@@ -151,27 +156,22 @@ pub(crate) fn services_selecting(
     out
 }
 
-/// Garbage-collector work from a change: an object being deleted with the
-/// `orphan` or `foregroundDeletion` finalizer is an owner to process (even
-/// a leaf, whose finalizer then goes at once); a deleted object's owners are
-/// looked at again (a foreground deletion may be waiting for it).
-fn gc_work<K: Resource<DynamicType = ()>>(ctx: &Ctx, c: &Change<'_, K>) {
-    match c {
-        Change::Upsert { new, .. } => {
-            let m = new.meta();
-            if m.deletion_timestamp.is_some()
-                && crate::gc::has_gc_finalizer(m.finalizers.as_deref())
-            {
-                ctx.q.gc.add(gc_key(*new));
-            }
-        }
-        Change::Delete(o) => {
-            for k in super::gc::owner_gc_keys(o.meta()) {
-                ctx.q.gc.add(k);
-            }
-        }
-        Change::Resynced => {}
-    }
+/// Wraps an informer's callback so every change also feeds the garbage
+/// collector's graph (and queues the objects it must look at).
+fn with_gc<K>(ctx: &Arc<Ctx>, inf: fn(&Ctx) -> &Informer<K>, inner: Callback<K>) -> Callback<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    let ctx = Arc::clone(ctx);
+    Arc::new(move |c| {
+        let work = match &c {
+            Change::Upsert { new, .. } => ctx.gc.observe_typed(*new),
+            Change::Delete(o) => ctx.gc.forget(o.meta()),
+            Change::Resynced => ctx.gc.resync_typed(&inf(&ctx).store.state()),
+        };
+        super::gc::queue(&ctx.q.gc, work);
+        inner(c)
+    })
 }
 
 fn enqueue_all<K: Resource<DynamicType = ()> + Clone + 'static>(inf: &Informer<K>, q: &WorkQueue) {
@@ -183,7 +183,6 @@ fn enqueue_all<K: Resource<DynamicType = ()> + Clone + 'static>(inf: &Informer<K
 fn on_pod(ctx: &Arc<Ctx>) -> Callback<Pod> {
     let ctx = Arc::clone(ctx);
     Arc::new(move |c| {
-        gc_work(&ctx, &c);
         let versions: Vec<&Pod> = match &c {
             Change::Upsert { old, new } => old.as_deref().into_iter().chain([*new]).collect(),
             Change::Delete(p) => vec![*p],
@@ -224,8 +223,7 @@ fn on_pod(ctx: &Arc<Ctx>) -> Callback<Pod> {
     })
 }
 
-/// A callback queueing the object's own key (plus a GC item when it goes
-/// or is being deleted with finalizers).
+/// A callback queueing the object's own key.
 fn on_self<K>(
     ctx: &Arc<Ctx>,
     queues: fn(&Ctx) -> Vec<&Arc<WorkQueue>>,
@@ -240,16 +238,11 @@ where
             for q in queues(&ctx) {
                 q.add(key(new.meta()));
             }
-            if new.meta().deletion_timestamp.is_some() {
-                ctx.q.gc.add(gc_key(new));
-            }
         }
         Change::Delete(o) => {
             for q in queues(&ctx) {
                 q.add(key(o.meta()));
             }
-            ctx.q.gc.add(gc_key(o));
-            gc_work(&ctx, &Change::Delete(o));
         }
         Change::Resynced => {
             for q in queues(&ctx) {
@@ -310,7 +303,6 @@ fn on_service(ctx: &Arc<Ctx>) -> Callback<Service> {
 fn on_slice(ctx: &Arc<Ctx>) -> Callback<EndpointSlice> {
     let ctx = Arc::clone(ctx);
     Arc::new(move |c| {
-        gc_work(&ctx, &c);
         let s = match &c {
             Change::Upsert { new, .. } => *new,
             Change::Delete(s) => *s,
@@ -333,7 +325,6 @@ fn on_slice(ctx: &Arc<Ctx>) -> Callback<EndpointSlice> {
 fn on_node(ctx: &Arc<Ctx>) -> Callback<Node> {
     let ctx = Arc::clone(ctx);
     Arc::new(move |c| {
-        gc_work(&ctx, &c);
         match &c {
             Change::Upsert { new, .. } => ctx.q.ipam.add(new.name_any()),
             Change::Delete(n) => ctx.q.ipam.add(n.name_any()),
@@ -348,30 +339,65 @@ fn on_node(ctx: &Arc<Ctx>) -> Callback<Node> {
 
 fn start_informers(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>) {
     let c = ctx.client.clone();
-    tasks.spawn(ctx.pods.run(Api::all(c.clone()), on_pod(ctx)));
-    tasks.spawn(ctx.services.run(Api::all(c.clone()), on_service(ctx)));
+    tasks.spawn(
+        ctx.pods
+            .run(Api::all(c.clone()), with_gc(ctx, |c| &c.pods, on_pod(ctx))),
+    );
+    tasks.spawn(ctx.services.run(
+        Api::all(c.clone()),
+        with_gc(ctx, |c| &c.services, on_service(ctx)),
+    ));
     tasks.spawn(ctx.endpoints.run(
         Api::all(c.clone()),
-        on_self(ctx, |c| vec![&c.q.mirror, &c.q.endpoints], |c| &c.endpoints),
+        with_gc(
+            ctx,
+            |c| &c.endpoints,
+            on_self(ctx, |c| vec![&c.q.mirror, &c.q.endpoints], |c| &c.endpoints),
+        ),
     ));
-    tasks.spawn(ctx.slices.run(Api::all(c.clone()), on_slice(ctx)));
-    tasks.spawn(ctx.nodes.run(Api::all(c.clone()), on_node(ctx)));
+    tasks.spawn(ctx.slices.run(
+        Api::all(c.clone()),
+        with_gc(ctx, |c| &c.slices, on_slice(ctx)),
+    ));
+    tasks.spawn(ctx.nodes.run(
+        Api::all(c.clone()),
+        with_gc(ctx, |c| &c.nodes, on_node(ctx)),
+    ));
     tasks.spawn(ctx.deployments.run(
         Api::all(c.clone()),
-        on_self(ctx, |c| vec![&c.q.deployments], |c| &c.deployments),
+        with_gc(
+            ctx,
+            |c| &c.deployments,
+            on_self(ctx, |c| vec![&c.q.deployments], |c| &c.deployments),
+        ),
     ));
-    tasks.spawn(ctx.replicasets.run(Api::all(c.clone()), on_replicaset(ctx)));
+    tasks.spawn(ctx.replicasets.run(
+        Api::all(c.clone()),
+        with_gc(ctx, |c| &c.replicasets, on_replicaset(ctx)),
+    ));
     tasks.spawn(ctx.statefulsets.run(
         Api::all(c.clone()),
-        on_self(ctx, |c| vec![&c.q.statefulsets], |c| &c.statefulsets),
+        with_gc(
+            ctx,
+            |c| &c.statefulsets,
+            on_self(ctx, |c| vec![&c.q.statefulsets], |c| &c.statefulsets),
+        ),
     ));
     tasks.spawn(ctx.daemonsets.run(
         Api::all(c.clone()),
-        on_self(ctx, |c| vec![&c.q.daemonsets], |c| &c.daemonsets),
+        with_gc(
+            ctx,
+            |c| &c.daemonsets,
+            on_self(ctx, |c| vec![&c.q.daemonsets], |c| &c.daemonsets),
+        ),
     ));
     tasks.spawn(ctx.namespaces.run(
         Api::all(c),
-        on_self(ctx, |c| vec![&c.q.namespaces], |c| &c.namespaces),
+        with_gc(
+            ctx,
+            |c| &c.namespaces,
+            on_self(ctx, |c| vec![&c.q.namespaces], |c| &c.namespaces),
+        ),
     ));
 }
 
@@ -425,7 +451,7 @@ fn start_workers(t: &mut JoinSet<()>, ctx: &Arc<Ctx>) {
         Box::pin(nodes::sync_ipam(c, k))
     });
     spawn_workers(t, ctx, "garbagecollector", &ctx.q.gc, w, |c, k| {
-        Box::pin(gc::sync_owner(c, k))
+        Box::pin(gc::sync_uid(c, k))
     });
     spawn_workers(t, ctx, "namespace", &ctx.q.namespaces, 1, |c, k| {
         Box::pin(namespaces::sync_namespace(c, k))
@@ -447,7 +473,7 @@ pub(super) async fn run(client: kube::Client, cfg: Config) -> Result<(), Error> 
     all_ready(&ctx).await;
     tracing::info!("controller caches synced; starting controllers");
     start_workers(&mut tasks, &ctx);
-    tasks.spawn(super::gc::sweep_loop(Arc::clone(&ctx)));
+    tasks.spawn(super::gc::run_sources(Arc::clone(&ctx)));
     tasks.spawn(super::apiserver_svc::ensure_loop(Arc::clone(&ctx)));
     let hold = async {
         match lease {
@@ -496,6 +522,5 @@ mod tests {
         let slice: EndpointSlice = serde_json::from_value(json!({"metadata": {"name": "s-1", "namespace": "default",
             "labels": {"kubernetes.io/service-name": "s"}}, "addressType": "IPv4", "endpoints": []})).unwrap();
         assert_eq!(slice_index(&slice), vec!["svc:default/s"]);
-        assert_eq!(gc_key(&p), "v1|Pod|default|a|uid-a");
     }
 }
