@@ -94,7 +94,7 @@ fn subresource_kind(r: &Resource, sub: &str) -> (&'static str, &'static str, Str
 
 fn subresource_verbs(sub: &str) -> &'static [&'static str] {
     match sub {
-        "status" | "scale" => &["get", "patch", "update"],
+        "status" | "scale" | "ephemeralcontainers" => &["get", "patch", "update"],
         "log" => &["get"],
         "exec" | "attach" | "portforward" => &["create", "get"],
         "finalize" => &["update"],

@@ -131,7 +131,8 @@ pub static RESOURCES: &[Resource] = &[
             "attach",
             "portforward",
             "binding",
-            "eviction"
+            "eviction",
+            "ephemeralcontainers"
         ]
     ),
     res!(

@@ -28,7 +28,12 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Vec<Ca
     meta::object_meta(resource, obj, &mut errs);
     match (resource.group, resource.plural) {
         ("", "services") => service::validate(obj, old, &mut errs),
-        ("", "pods") => pod::pod(obj, &mut errs),
+        ("", "pods") => {
+            pod::pod(obj, &mut errs);
+            if let Some(old) = old {
+                pod::ephemeral_update(obj, old, &mut errs);
+            }
+        }
         ("", "nodes") => node::validate(obj, old, &mut errs),
         ("", "endpoints") => misc::endpoints(obj, &mut errs),
         ("", "configmaps") => misc::config_map(obj, &mut errs),
@@ -109,6 +114,15 @@ impl Errs {
             "FieldValueForbidden",
             field,
             format!("Forbidden: {detail}"),
+        ));
+    }
+
+    /// `Not found: <value>`.
+    pub(crate) fn not_found(&mut self, field: &str, value: impl std::fmt::Display) {
+        self.0.push(Cause::new(
+            "FieldValueNotFound",
+            field,
+            format!("Not found: {value}"),
         ));
     }
 

@@ -251,20 +251,37 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
             recorder.record(e).await;
         }
     });
-    let (tasks, envs, consoles) =
-        start_containers(&ctx, &pod, &sandbox, &obs_tx, &ev_tx, &stop_rx).await;
-    drop(ev_tx);
-    drop(obs_tx);
+    let setup = PodSetup::new(&ctx, &pod, &sandbox);
+    let mut started = start_containers(&ctx, &setup, &pod, &sandbox, &obs_tx, &ev_tx, &stop_rx);
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let entry = PodEntry {
-        pause_pid: sandbox.pause_pid().unwrap_or(0),
-        dir: sandbox.dir.clone(),
-        containers: envs,
-        consoles,
+    let register = |started: &Started| {
+        let entry = PodEntry {
+            pause_pid: sandbox.pause_pid().unwrap_or(0),
+            dir: sandbox.dir.clone(),
+            containers: started.envs.clone(),
+            consoles: started.consoles.clone(),
+        };
+        ctx.registry.insert(&ns, &name, entry);
     };
-    ctx.registry.insert(&ns, &name, entry);
+    register(&started);
     let mut obs = initial_obs(&pod, &ctx, &start_time, &sandbox);
-    write_status(&api, &latest(&rx, &pod), &obs).await;
+    let current = latest(&rx, &pod);
+    let eph = (&obs_tx, &ev_tx, &stop_rx);
+    if start_ephemeral(
+        &ctx,
+        &setup,
+        &current,
+        &sandbox,
+        &mut obs,
+        &mut started,
+        eph.0,
+        eph.1,
+        eph.2,
+    ) > 0
+    {
+        register(&started);
+    }
+    write_status(&api, &current, &obs).await;
     loop {
         tokio::select! {
             changed = rx.changed() => {
@@ -273,18 +290,36 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
                     let _ = stop_tx.send(Some(grace));
                     break;
                 }
+                let current = latest(&rx, &pod);
+                if start_ephemeral(&ctx, &setup, &current, &sandbox, &mut obs, &mut started, eph.0, eph.1, eph.2) > 0 {
+                    register(&started);
+                    obs.now = rfc3339_now();
+                    write_status(&api, &current, &obs).await;
+                }
             }
             msg = obs_rx.recv() => {
-                let Some((i, c)) = msg else { break };
-                obs.containers[i] = c;
-                while let Ok((i, c)) = obs_rx.try_recv() { obs.containers[i] = c; }
+                let Some(first) = msg else { break };
+                let mut next = Some(first);
+                while let Some((i, c)) = next {
+                    let n = obs.containers.len();
+                    match obs.containers.get_mut(i) {
+                        Some(slot) => *slot = c,
+                        None => {
+                            if let Some(slot) = obs.ephemeral.get_mut(i - n) {
+                                *slot = c;
+                            }
+                        }
+                    }
+                    next = obs_rx.try_recv().ok();
+                }
                 obs.now = rfc3339_now();
                 write_status(&api, &latest(&rx, &pod), &obs).await;
             }
         }
     }
+    drop((obs_tx, ev_tx));
     let _ = stop_tx.send(Some(terminating(&rx.borrow()).unwrap_or_default()));
-    for t in tasks {
+    for t in started.tasks {
         let _ = t.await;
     }
     ctx.registry.remove(&ns, &name);
@@ -300,86 +335,176 @@ fn latest(rx: &watch::Receiver<Option<Value>>, fallback: &Value) -> Value {
     rx.borrow().clone().unwrap_or_else(|| fallback.clone())
 }
 
-async fn start_containers<N: PodNetwork>(
-    ctx: &Ctx<N>,
-    pod: &Value,
-    sandbox: &Sandbox,
-    obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
-    ev_tx: &mpsc::Sender<ContainerEvent>,
-    stop_rx: &watch::Receiver<Option<Duration>>,
-) -> (
-    Vec<tokio::task::JoinHandle<()>>,
-    Vec<(String, Vec<(String, String)>)>,
-    Vec<Arc<Console>>,
-) {
-    let services: Vec<Value> = ctx
-        .services
-        .state()
-        .iter()
-        .filter_map(|s| serde_json::to_value(s.as_ref()).ok())
-        .collect();
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
-    let links = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
-    let svc_env = service_env(&services, ns, links);
-    let facts = PodFacts {
-        pod_ip: sandbox
-            .ips
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        host_ip: ctx.env.node_ip.clone(),
-        node_name: ctx.env.node_name.clone(),
-    };
-    let exe = ctx.env.knet_exe.to_string_lossy().into_owned();
-    let target = ProbeTarget {
-        ip: sandbox
-            .ips
-            .first()
-            .copied()
-            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-        node_netns: ctx.node_netns.clone(),
-    };
-    let restart_policy = pod["spec"]["restartPolicy"]
-        .as_str()
-        .unwrap_or("Always")
-        .to_string();
-    let containers = pod["spec"]["containers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut tasks = Vec::new();
-    let mut envs = Vec::new();
-    let mut consoles = Vec::new();
-    let meta = |k: &str| pod["metadata"][k].as_str().unwrap_or("").to_string();
-    let pod_id = (meta("namespace"), meta("name"), meta("uid"));
-    for (index, c) in containers.iter().enumerate() {
-        let cname = c["name"].as_str().unwrap_or("").to_string();
-        let task = ContainerTask {
+/// What every container of one pod is started with: the Service variables,
+/// the facts `fieldRef`s read, where probes connect.
+struct PodSetup {
+    svc_env: std::collections::BTreeMap<String, String>,
+    facts: PodFacts,
+    exe: String,
+    target: ProbeTarget,
+    pod_id: (String, String, String),
+}
+
+impl PodSetup {
+    fn new<N: PodNetwork>(ctx: &Ctx<N>, pod: &Value, sandbox: &Sandbox) -> PodSetup {
+        let services: Vec<Value> = ctx
+            .services
+            .state()
+            .iter()
+            .filter_map(|s| serde_json::to_value(s.as_ref()).ok())
+            .collect();
+        let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+        let links = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
+        let meta = |k: &str| pod["metadata"][k].as_str().unwrap_or("").to_string();
+        PodSetup {
+            svc_env: service_env(&services, ns, links),
+            facts: PodFacts {
+                pod_ip: sandbox
+                    .ips
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                host_ip: ctx.env.node_ip.clone(),
+                node_name: ctx.env.node_name.clone(),
+            },
+            exe: ctx.env.knet_exe.to_string_lossy().into_owned(),
+            target: ProbeTarget {
+                ip: sandbox
+                    .ips
+                    .first()
+                    .copied()
+                    .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+                node_netns: ctx.node_netns.clone(),
+            },
+            pod_id: (meta("namespace"), meta("name"), meta("uid")),
+        }
+    }
+
+    /// The task for container `c`, number `index` of the pod's status.
+    fn task<N: PodNetwork>(
+        &self,
+        ctx: &Ctx<N>,
+        pod: &Value,
+        sandbox: &Sandbox,
+        (index, c): (usize, &Value),
+        restart_policy: &str,
+        events: &mpsc::Sender<ContainerEvent>,
+    ) -> ContainerTask {
+        let name = c["name"].as_str().unwrap_or("").to_string();
+        ContainerTask {
             index,
-            name: cname.clone(),
             image: c["image"].as_str().unwrap_or("").to_string(),
-            process: process(pod, c, &svc_env, &facts, &exe),
-            restart_policy: restart_policy.clone(),
-            log_dir: sandbox.dir.join(&cname),
+            process: process(pod, c, &self.svc_env, &self.facts, &self.exe),
+            restart_policy: restart_policy.to_string(),
+            log_dir: sandbox.dir.join(&name),
             knet_exe: ctx.env.knet_exe.clone(),
             pause_pid: sandbox.pause_pid().unwrap_or(0),
             readiness: Probe::parse(&c["readinessProbe"], c),
             liveness: Probe::parse(&c["livenessProbe"], c),
             startup: Probe::parse(&c["startupProbe"], c),
-            probe_target: target.clone(),
+            probe_target: self.target.clone(),
             console: Console::new(StdioSpec::of(c)),
-            events: ev_tx.clone(),
-            pod: pod_id.clone(),
-        };
-        envs.push((cname, task.process.env.clone()));
-        consoles.push(task.console.clone());
-        tasks.push(tokio::spawn(container::run(
+            events: events.clone(),
+            pod: self.pod_id.clone(),
+            name,
+        }
+    }
+}
+
+/// The pod's containers as started: tasks, environments and consoles.
+#[derive(Default)]
+struct Started {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    envs: Vec<(String, Vec<(String, String)>)>,
+    consoles: Vec<Arc<Console>>,
+}
+
+impl Started {
+    fn spawn(
+        &mut self,
+        task: ContainerTask,
+        obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
+        stop_rx: &watch::Receiver<Option<Duration>>,
+    ) {
+        self.envs
+            .push((task.name.clone(), task.process.env.clone()));
+        self.consoles.push(task.console.clone());
+        self.tasks.push(tokio::spawn(container::run(
             task,
             obs_tx.clone(),
             stop_rx.clone(),
         )));
     }
-    (tasks, envs, consoles)
+}
+
+fn start_containers<N: PodNetwork>(
+    ctx: &Ctx<N>,
+    setup: &PodSetup,
+    pod: &Value,
+    sandbox: &Sandbox,
+    obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
+    ev_tx: &mpsc::Sender<ContainerEvent>,
+    stop_rx: &watch::Receiver<Option<Duration>>,
+) -> Started {
+    let restart_policy = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
+    let mut started = Started::default();
+    for (index, c) in pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let task = setup.task(ctx, pod, sandbox, (index, c), restart_policy, ev_tx);
+        started.spawn(task, obs_tx, stop_rx);
+    }
+    started
+}
+
+/// Starts the ephemeral containers (`kubectl debug`) of `pod` not started
+/// yet, as the kubelet does: once each, never restarted, no probes, in the
+/// pod's namespaces. Their status index follows the regular containers'.
+/// Returns how many were started.
+#[allow(clippy::too_many_arguments)]
+fn start_ephemeral<N: PodNetwork>(
+    ctx: &Ctx<N>,
+    setup: &PodSetup,
+    pod: &Value,
+    sandbox: &Sandbox,
+    obs: &mut PodObs,
+    started: &mut Started,
+    obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
+    ev_tx: &mpsc::Sender<ContainerEvent>,
+    stop_rx: &watch::Receiver<Option<Duration>>,
+) -> usize {
+    let mut n = 0;
+    for c in pod["spec"]["ephemeralContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = c["name"].as_str().unwrap_or("");
+        if name.is_empty() || obs.ephemeral.iter().any(|e| e.name == name) {
+            continue;
+        }
+        let index = obs.containers.len() + obs.ephemeral.len();
+        let mut task = setup.task(ctx, pod, sandbox, (index, c), "Never", ev_tx);
+        (task.readiness, task.liveness, task.startup) = (None, None, None);
+        task.process.argv = crate::containers::ephemeral_argv(c, task.process.argv);
+        obs.ephemeral.push(ContainerObs {
+            name: name.to_string(),
+            image: task.image.clone(),
+            state: ContainerState::Waiting {
+                reason: "ContainerCreating".into(),
+                message: None,
+            },
+            last_terminated: None,
+            ready: false,
+            restart_count: 0,
+        });
+        started.spawn(task, obs_tx, stop_rx);
+        n += 1;
+    }
+    n
 }
 
 fn base_obs(
@@ -412,6 +537,7 @@ fn base_obs(
                 restart_count: 0,
             })
             .collect(),
+        ephemeral: Vec::new(),
         now: rfc3339_now(),
     }
 }

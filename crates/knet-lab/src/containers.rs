@@ -86,6 +86,18 @@ pub fn argv(container: &Value, knet_exe: &str) -> Vec<String> {
     argv
 }
 
+/// The argv of an ephemeral container (`kubectl debug`): its own command
+/// when it has one; with neither `command` nor `args` but a stdin (`-i`),
+/// a shell, the entrypoint of the debug images people use (busybox,
+/// alpine, netshoot); otherwise `argv` (the idle built-in workload).
+pub fn ephemeral_argv(container: &Value, argv: Vec<String>) -> Vec<String> {
+    let own = !strings(&container["command"]).is_empty() || !strings(&container["args"]).is_empty();
+    if !own && container["stdin"].as_bool().unwrap_or(false) {
+        return vec!["sh".to_string()];
+    }
+    argv
+}
+
 /// Resolves one `env[].valueFrom.fieldRef`.
 fn field_ref(pod: &Value, facts: &PodFacts, path: &str) -> Option<String> {
     let meta = &pod["metadata"];
@@ -202,6 +214,14 @@ mod tests {
         );
         let idle = json!({"name": "x", "image": "busybox"});
         assert_eq!(argv(&idle, "/k"), ["/k", "workload"]);
+        // Ephemeral: a shell for `kubectl debug -i` without a command.
+        let debug =
+            json!({"name": "debugger-abcde", "image": "busybox", "stdin": true, "tty": true});
+        assert_eq!(ephemeral_argv(&debug, argv(&debug, "/k")), ["sh"]);
+        let cmd =
+            json!({"name": "d", "image": "busybox", "stdin": true, "command": ["ip", "addr"]});
+        assert_eq!(ephemeral_argv(&cmd, argv(&cmd, "/k")), ["ip", "addr"]);
+        assert_eq!(ephemeral_argv(&idle, argv(&idle, "/k")), ["/k", "workload"]);
         assert!(!is_web_image("example.com/nginx-exporter:1"));
     }
 

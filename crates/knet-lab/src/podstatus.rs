@@ -62,6 +62,9 @@ pub struct PodObs {
     pub sandbox_ready: bool,
     /// Container observations, in spec order.
     pub containers: Vec<ContainerObs>,
+    /// Ephemeral containers started so far (`kubectl debug`), in order;
+    /// they count for neither the phase nor readiness.
+    pub ephemeral: Vec<ContainerObs>,
     /// RFC 3339 "now", for condition transition times.
     pub now: String,
 }
@@ -131,6 +134,23 @@ fn condition(kind: &str, ok: bool, now: &str, reason: Option<&str>) -> Value {
     c
 }
 
+/// One entry of `containerStatuses` (or `ephemeralContainerStatuses`).
+fn container_status(c: &ContainerObs) -> Value {
+    let mut s = json!({
+        "name": c.name, "image": c.image, "imageID": "", "ready": c.ready,
+        "restartCount": c.restart_count, "started": matches!(c.state, ContainerState::Running { .. }),
+        "state": state_json(&c.state),
+        "lastState": c.last_terminated.as_ref().map(state_json).unwrap_or_else(|| json!({})),
+    });
+    if matches!(
+        c.state,
+        ContainerState::Running { .. } | ContainerState::Terminated { .. }
+    ) {
+        s["containerID"] = json!(format!("knet://{}", c.name));
+    }
+    s
+}
+
 /// Builds `status` for `pod` from the observation. Condition transition
 /// times are kept from `pod`'s current status when a condition did not change.
 pub fn pod_status(pod: &Value, obs: &PodObs) -> Value {
@@ -167,22 +187,7 @@ pub fn pod_status(pod: &Value, obs: &PodObs) -> Value {
     .into_iter()
     .map(keep_time)
     .collect();
-    let statuses: Vec<Value> = obs
-        .containers
-        .iter()
-        .map(|c| {
-            let mut s = json!({
-                "name": c.name, "image": c.image, "imageID": "", "ready": c.ready,
-                "restartCount": c.restart_count, "started": matches!(c.state, ContainerState::Running { .. }),
-                "state": state_json(&c.state),
-                "lastState": c.last_terminated.as_ref().map(state_json).unwrap_or_else(|| json!({})),
-            });
-            if matches!(c.state, ContainerState::Running { .. } | ContainerState::Terminated { .. }) {
-                s["containerID"] = json!(format!("knet://{}", c.name));
-            }
-            s
-        })
-        .collect();
+    let statuses: Vec<Value> = obs.containers.iter().map(container_status).collect();
     let mut status = json!({
         "phase": phase,
         "conditions": conditions,
@@ -192,6 +197,10 @@ pub fn pod_status(pod: &Value, obs: &PodObs) -> Value {
         "containerStatuses": statuses,
         "qosClass": "BestEffort",
     });
+    if !obs.ephemeral.is_empty() {
+        let e: Vec<Value> = obs.ephemeral.iter().map(container_status).collect();
+        status["ephemeralContainerStatuses"] = json!(e);
+    }
     if let Some(ip) = obs.pod_ips.first() {
         status["podIP"] = json!(ip);
         status["podIPs"] = obs.pod_ips.iter().map(|i| json!({"ip": i})).collect();
@@ -223,6 +232,7 @@ mod tests {
             start_time: "2026-11-22T00:00:00Z".into(),
             sandbox_ready: true,
             containers,
+            ephemeral: Vec::new(),
             now: "2026-11-22T00:00:02Z".into(),
         }
     }
@@ -262,6 +272,29 @@ mod tests {
         assert_eq!(ready["status"], "False");
         assert_eq!(ready["reason"], "ContainersNotReady");
         assert_eq!(ready["lastTransitionTime"], "2026-11-21T23:00:00Z");
+    }
+
+    #[test]
+    fn ephemeral_containers_get_their_own_statuses_and_not_readiness() {
+        let mut o = obs(vec![running("web", true)]);
+        assert!(pod_status(&json!({"spec": {}}), &o)["ephemeralContainerStatuses"].is_null());
+        o.ephemeral.push(running("debugger-x", false));
+        let s = pod_status(&json!({"spec": {}}), &o);
+        let e = &s["ephemeralContainerStatuses"][0];
+        assert_eq!(e["name"], "debugger-x");
+        assert!(e["state"]["running"].is_object());
+        assert_eq!(e["containerID"], "knet://debugger-x");
+        // The pod stays Ready and Running with an unready debugger in it.
+        assert_eq!(s["containerStatuses"].as_array().unwrap().len(), 1);
+        assert_eq!(s["phase"], "Running");
+        let ready = s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap()
+            .clone();
+        assert_eq!(ready["status"], "True");
     }
 
     #[test]

@@ -80,3 +80,71 @@ fn kubectl_sort_by_any_field() {
         .collect();
     assert_eq!(rows, ["b", "c", "a"], "{table}");
 }
+
+#[test]
+fn kubectl_debug_adds_ephemeral_containers_through_their_subresource() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = ApiProc::start(dir.path());
+    let k = Kubectl::new(&api, dir.path());
+    let v1 = k.ok(&["get", "--raw", "/api/v1"]);
+    assert!(v1.contains(r#""name":"pods/ephemeralcontainers""#), "{v1}");
+    k.ok(&["run", "p", "--image=nginx"]);
+    // Without --attach nothing waits for a node agent: the PATCH of
+    // pods/p/ephemeralcontainers is the whole command.
+    k.ok(&[
+        "debug",
+        "p",
+        "--image=busybox",
+        "--container=dbg",
+        "--",
+        "true",
+    ]);
+    let names = "jsonpath={.spec.ephemeralContainers[*].name}";
+    assert_eq!(k.ok(&["get", "pod", "p", "-o", names]), "dbg");
+    k.ok(&[
+        "debug",
+        "p",
+        "--image=alpine",
+        "--container=dbg2",
+        "--target=p",
+        "--",
+        "ip",
+        "addr",
+    ]);
+    assert_eq!(k.ok(&["get", "pod", "p", "-o", names]), "dbg dbg2");
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.ephemeralContainers[1].targetContainerName}"
+        ]),
+        "p"
+    );
+    // A target that is not a container of the pod is refused.
+    k.fails(
+        &[
+            "debug",
+            "p",
+            "--image=busybox",
+            "--container=dbg3",
+            "--target=nope",
+            "--",
+            "true",
+        ],
+        "targetContainerName: Not found",
+    );
+    // Updates of the pod itself leave them alone (they change only through
+    // the subresource), as kube-apiserver does.
+    k.ok(&["label", "pod", "p", "debugged=yes"]);
+    let json = k.ok(&["get", "pod", "p", "-o", "json"]);
+    let mut pod: serde_json::Value = serde_json::from_str(&json).unwrap();
+    pod["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ephemeralContainers");
+    k.file("p.json", &pod.to_string());
+    k.ok(&["replace", "-f", "p.json"]);
+    assert_eq!(k.ok(&["get", "pod", "p", "-o", names]), "dbg dbg2");
+}

@@ -174,6 +174,43 @@ fn a_cluster_network_on_one_machine() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(said.contains("pod \"asker\" deleted"), "{said}");
+    // `kubectl debug -i`: an ephemeral container joins the running pod's
+    // namespaces (its hostname, its IP) and reads kubectl's stdin.
+    let a_ip = ip_of(&lab, "pod-a");
+    let run = lab.kubectl_with_input(
+        &[
+            "debug",
+            "pod-a",
+            "-i",
+            "--image=busybox",
+            "--container=dbg",
+            "--",
+            "sh",
+            "-c",
+            "read w; echo \"$w from $(hostname)\"; ip -4 -o addr",
+        ],
+        "hello\n",
+    );
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && said.contains("hello from pod-a") && said.contains(&a_ip),
+        "kubectl debug -i: {said}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    lab.wait_for(
+        &["get", "pod", "pod-a"],
+        "{.status.ephemeralContainerStatuses[0].name}/{.status.ephemeralContainerStatuses[0].state.terminated.reason}",
+        "dbg/Completed",
+        30,
+    );
+    assert_eq!(
+        lab.ok(&["get", "pod", "pod-a", "-o", "jsonpath={.status.phase}"]),
+        "Running"
+    );
+    assert!(
+        lab.ok(&["logs", "pod-a", "-c", "dbg"])
+            .contains("hello from pod-a")
+    );
     // `kubectl port-forward`: a loopback port on this machine reaches the
     // pod's port inside its network namespace.
     let (_forward, local) = lab.port_forward("pod/two-nginx", 80);

@@ -237,6 +237,7 @@ pub(crate) fn get(api: &Api, t: &Target, accept: Option<&str>) -> Result<Respons
         .ok_or_else(|| ApiError::not_found(r.group, r.plural, name))?;
     match t.sub.as_deref() {
         None | Some("status") => {}
+        Some("ephemeralcontainers") if r.has_subresource("ephemeralcontainers") => {}
         Some("scale") if r.has_subresource("scale") => {
             return Ok(respond::json(200, &super::write::scale_of(&obj)));
         }

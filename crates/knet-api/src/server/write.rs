@@ -141,6 +141,18 @@ fn finish_update(
 ) -> Result<Mutation, ApiError> {
     let r = ctx.resource();
     admit::carry_over(cur, &mut new);
+    if sub.is_none() && r.has_subresource("ephemeralcontainers") {
+        // As kube-apiserver: ephemeral containers change only through
+        // their subresource; an update of the pod keeps the stored ones.
+        match cur["spec"].get("ephemeralContainers") {
+            Some(e) => new["spec"]["ephemeralContainers"] = e.clone(),
+            None => {
+                if let Some(m) = new["spec"].as_object_mut() {
+                    m.remove("ephemeralContainers");
+                }
+            }
+        }
+    }
     if sub.is_none() && r.has_subresource("status") {
         match cur.get("status") {
             Some(s) => new["status"] = s.clone(),
@@ -211,6 +223,17 @@ fn updated(r: &Resource, cur: &Value, body: Value, sub: Option<&str>) -> Result<
             }
             Ok(next)
         }
+        Some("ephemeralcontainers") => {
+            let mut next = cur.clone();
+            next["spec"]["ephemeralContainers"] = body["spec"]
+                .get("ephemeralContainers")
+                .cloned()
+                .unwrap_or_else(|| json!([]));
+            if let Some(rv) = admit::meta_str(&body, "resourceVersion") {
+                admit::metadata(&mut next).insert("resourceVersion".into(), json!(rv));
+            }
+            Ok(next)
+        }
         Some("scale") => {
             let mut next = cur.clone();
             let replicas = body["spec"]["replicas"].as_i64().unwrap_or(0);
@@ -275,7 +298,7 @@ fn present(sub: Option<&str>, obj: &Value) -> Value {
 fn check_sub(r: &Resource, sub: Option<&str>) -> Result<(), ApiError> {
     match sub {
         None => Ok(()),
-        Some(s @ ("status" | "scale")) if r.has_subresource(s) => Ok(()),
+        Some(s @ ("status" | "scale" | "ephemeralcontainers")) if r.has_subresource(s) => Ok(()),
         Some(s) => Err(ApiError::method_not_allowed(format!(
             "{}/{s} does not support this method",
             r.qualified_plural()

@@ -28,6 +28,12 @@ pub(crate) fn pod_spec(spec: &Value, path: &str, errs: &mut Errs) {
             container(c, &format!("{path}.{key}[{i}]"), &mut seen, errs);
         }
     }
+    let regular = seen.clone();
+    for (i, c) in arr(spec, "ephemeralContainers").iter().enumerate() {
+        let p = format!("{path}.ephemeralContainers[{i}]");
+        container(c, &p, &mut seen, errs);
+        ephemeral_only(c, &p, &regular, errs);
+    }
     let restart = s(spec, "restartPolicy");
     if !restart.is_empty() && !RESTART_POLICIES.contains(&restart) {
         errs.not_supported(&format!("{path}.restartPolicy"), restart, RESTART_POLICIES);
@@ -68,6 +74,64 @@ pub(crate) fn pod_spec(spec: &Value, path: &str, errs: &mut Errs) {
             g,
             "must be greater than or equal to 0",
         );
+    }
+}
+
+/// What kube's `validateEphemeralContainers` forbids beyond a container's
+/// checks: ephemeral containers get no ports, probes, lifecycle hooks or
+/// resources, and `targetContainerName` must name a pod container.
+fn ephemeral_only(c: &Value, path: &str, regular: &[String], errs: &mut Errs) {
+    for field in [
+        "ports",
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+        "lifecycle",
+        "resources",
+        "resizePolicy",
+    ] {
+        let set = c.get(field).is_some_and(|v| match v {
+            Value::Null => false,
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        });
+        if set {
+            errs.forbidden(
+                &format!("{path}.{field}"),
+                "cannot be set for an Ephemeral Container",
+            );
+        }
+    }
+    let target = s(c, "targetContainerName");
+    if !target.is_empty() && !regular.iter().any(|n| n == target) {
+        errs.not_found(&format!("{path}.targetContainerName"), q(target));
+    }
+}
+
+/// kube's `ValidatePodEphemeralContainersUpdate`: ephemeral containers are
+/// only ever added; one already in the pod may not change or go away.
+pub(crate) fn ephemeral_update(new: &Value, old: &Value, errs: &mut Errs) {
+    let now = arr(&new["spec"], "ephemeralContainers");
+    for (i, was) in arr(&old["spec"], "ephemeralContainers").iter().enumerate() {
+        let name = s(was, "name");
+        match now.iter().find(|c| s(c, "name") == name) {
+            None => errs.forbidden(
+                "spec.ephemeralContainers",
+                &format!(
+                    "existing ephemeral containers {} may not be removed",
+                    q(name)
+                ),
+            ),
+            Some(c) if c != was => errs.forbidden(
+                &format!("spec.ephemeralContainers[{i}]"),
+                &format!(
+                    "existing ephemeral containers {} may not be changed",
+                    q(name)
+                ),
+            ),
+            Some(_) => {}
+        }
     }
 }
 

@@ -437,3 +437,51 @@ fn wrong_types_are_clear_errors() {
         vec!["spec.zzz"]
     );
 }
+
+#[test]
+fn ephemeral_containers_are_checked_and_only_ever_added() {
+    let pod = |eph: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta("p"),
+            "spec": {"containers": [{"name": "web", "image": "nginx"}], "ephemeralContainers": eph}})
+    };
+    let dbg = json!({"name": "dbg", "image": "busybox", "targetContainerName": "web"});
+    assert_eq!(
+        messages(&check("", "pods", pod(json!([dbg.clone()])), None)),
+        Vec::<String>::new()
+    );
+    let bad = json!([
+        {"name": "web", "image": "busybox"},
+        {"name": "d2", "image": "busybox", "ports": [{"containerPort": 80}], "targetContainerName": "nope"},
+        {"name": "d3"}
+    ]);
+    assert_eq!(
+        messages(&check("", "pods", pod(bad), None)),
+        [
+            "spec.ephemeralContainers[0].name: Duplicate value: \"web\"",
+            "spec.ephemeralContainers[1].ports: Forbidden: cannot be set for an Ephemeral Container",
+            "spec.ephemeralContainers[1].targetContainerName: Not found: \"nope\"",
+            "spec.ephemeralContainers[2].image: Required value",
+        ]
+    );
+    // Adding one more is fine; changing or removing an existing one is not.
+    let mut old = pod(json!([dbg.clone()]));
+    apply_defaults(res("", "pods"), &mut old);
+    let more = pod(json!([dbg.clone(), {"name": "dbg2", "image": "alpine"}]));
+    assert_eq!(
+        messages(&check("", "pods", more, Some(&old))),
+        Vec::<String>::new()
+    );
+    let changed = pod(json!([{"name": "dbg", "image": "alpine", "targetContainerName": "web"}]));
+    assert_eq!(
+        messages(&check("", "pods", changed, Some(&old))),
+        [
+            "spec.ephemeralContainers[0]: Forbidden: existing ephemeral containers \"dbg\" may not be changed"
+        ]
+    );
+    assert_eq!(
+        messages(&check("", "pods", pod(json!([])), Some(&old))),
+        [
+            "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"dbg\" may not be removed"
+        ]
+    );
+}
