@@ -62,6 +62,10 @@ pub struct Config {
     /// and with many in flight the API commits them together (a cold start
     /// writes two objects per Service).
     pub endpoint_workers: usize,
+    /// Concurrent workers of the garbage collector (kube-controller-manager's
+    /// `--concurrent-gc-syncs`): each deletes or patches one object at a
+    /// time, and a cascade touches many.
+    pub gc_workers: usize,
 }
 
 impl Default for Config {
@@ -81,6 +85,7 @@ impl Default for Config {
             identity: format!("{}_{}", host.trim(), uuid_like()),
             workers: 4,
             endpoint_workers: 32,
+            gc_workers: 20,
         }
     }
 }

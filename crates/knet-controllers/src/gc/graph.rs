@@ -4,6 +4,11 @@
 //! found). Watch events feed it; each change returns the UIDs the collector
 //! must look at, so work follows events and nothing is ever relisted. Before
 //! the first full sync ([`Graph::mark_ready`]) no work is returned.
+//!
+//! UIDs are never reused, so an owner seen deleted is known gone for good:
+//! the graph remembers such UIDs while dependents still name them, and
+//! their dependents are judged without asking the API (as upstream's
+//! absent-owner cache).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -107,6 +112,8 @@ pub struct Graph {
     kinds: Kinds,
     nodes: HashMap<String, Node>,
     dependents: HashMap<String, BTreeSet<String>>,
+    /// Owners seen deleted that dependents still name.
+    gone: HashSet<String>,
     ready: bool,
 }
 
@@ -162,6 +169,7 @@ impl Graph {
             Some(o) if o.kind == kind && o.name == r.name && o.namespace == namespace => {
                 Lookup::Known(o.as_owner())
             }
+            _ if self.gone.contains(&r.uid) => Lookup::Known(OwnerStatus::Dangling),
             _ => Lookup::Confirm { kind, namespace },
         }
     }
@@ -209,6 +217,7 @@ impl Graph {
             set.remove(dependent);
             if set.is_empty() {
                 self.dependents.remove(owner);
+                self.gone.remove(owner);
             }
         }
     }
@@ -270,6 +279,9 @@ impl Graph {
         };
         for r in &node.owners {
             self.unlink(&r.uid, uid);
+        }
+        if self.dependents.contains_key(uid) {
+            self.gone.insert(uid.to_string());
         }
         if !self.ready {
             return Vec::new();

@@ -376,13 +376,11 @@ fn deleting_an_owner_queues_its_dependents() {
     g.mark_ready();
     assert_eq!(g.dependents("d1").len(), 2);
     assert_eq!(g.forget("d1"), vec!["c1".to_string(), "c2".into()]);
+    // Seen deleted: dangling without asking the API (UIDs are not reused).
     assert_eq!(
         statuses(&g, "c2"),
         vec![
-            Lookup::Confirm {
-                kind: deploy,
-                namespace: "ns"
-            },
+            Lookup::Known(OwnerStatus::Dangling),
             Lookup::Known(OwnerStatus::Solid)
         ]
     );
@@ -398,6 +396,16 @@ fn deleting_an_owner_queues_its_dependents() {
     g.forget("c1");
     assert!(g.dependents("d1").is_empty());
     assert!(!g.has_dependents("d1"));
+    // Nothing names d1 any more: it is not remembered.
+    let late = meta("default", "late", "c3", vec![deploy_ref("web", "d1")]);
+    g.observe(cm, &late);
+    assert_eq!(
+        statuses(&g, "c3"),
+        vec![Lookup::Confirm {
+            kind: deploy,
+            namespace: "ns"
+        }]
+    );
 }
 
 #[test]

@@ -450,7 +450,8 @@ fn start_workers(t: &mut JoinSet<()>, ctx: &Arc<Ctx>) {
     spawn_workers(t, ctx, "nodeipam", &ctx.q.ipam, 1, |c, k| {
         Box::pin(nodes::sync_ipam(c, k))
     });
-    spawn_workers(t, ctx, "garbagecollector", &ctx.q.gc, w, |c, k| {
+    let gw = ctx.cfg.gc_workers;
+    spawn_workers(t, ctx, "garbagecollector", &ctx.q.gc, gw, |c, k| {
         Box::pin(gc::sync_uid(c, k))
     });
     spawn_workers(t, ctx, "namespace", &ctx.q.namespaces, 1, |c, k| {
