@@ -328,3 +328,83 @@ pub(crate) async fn sync_uid(ctx: Arc<Ctx>, uid: String) -> SyncResult {
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+
+    fn kind(group: &str, kind: &str, plural: &str) -> KindInfo {
+        KindInfo {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            namespaced: true,
+        }
+    }
+
+    fn meta(name: &str, uid: &str, owner: Option<(&str, &str)>) -> ObjectMeta {
+        ObjectMeta {
+            namespace: Some("default".into()),
+            name: Some(name.into()),
+            uid: Some(uid.into()),
+            owner_references: owner.map(|(n, u)| {
+                vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    name: n.into(),
+                    uid: u.into(),
+                    block_owner_deletion: Some(true),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_look_carries_what_the_writes_need() {
+        let mut g = Graph::default();
+        let deploy = g.register(kind("apps", "Deployment", "deployments"));
+        let cm = g.register(kind("", "ConfigMap", "configmaps"));
+        g.observe(cm, &meta("a", "c1", Some(("web", "d1"))));
+        g.observe(cm, &meta("b", "c2", Some(("new", "d2"))));
+        let mut owner = meta("web", "d1", None);
+        owner.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        owner.finalizers = Some(vec!["orphan".into()]);
+        g.observe(deploy, &owner);
+        // The orphaning owner brings its dependents, with their references.
+        let Look::Owner(o, OwnerAction::Orphan(uids), deps) = look(&g, "d1") else {
+            panic!("{:?}", look(&g, "d1"));
+        };
+        assert_eq!(
+            (o.kind.plural.as_str(), o.node.name.as_str()),
+            ("deployments", "web")
+        );
+        assert_eq!(uids, ["c1"]);
+        assert_eq!(deps.len(), 1);
+        assert_eq!(deps[0].kind.api_version(), "v1");
+        assert_eq!(deps[0].node.owners[0].uid, "d1");
+        // An owner missing from the graph is looked up by name, in the
+        // dependent's namespace.
+        let Look::Dependent(d, judged, false) = look(&g, "c2") else {
+            panic!("{:?}", look(&g, "c2"));
+        };
+        assert_eq!(d.node.name, "b");
+        let [Judge::Confirm(c)] = judged.as_slice() else {
+            panic!("{judged:?}");
+        };
+        assert_eq!(
+            (
+                c.kind.kind.as_str(),
+                c.namespace.as_str(),
+                c.name.as_str(),
+                c.uid.as_str()
+            ),
+            ("Deployment", "default", "new", "d2")
+        );
+        assert!(matches!(look(&g, "nope"), Look::Nothing));
+        assert!(matches!(look(&g, "c1"), Look::Dependent(_, _, false)));
+    }
+}
