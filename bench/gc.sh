@@ -22,16 +22,14 @@ if [ -z "${SKIP_BUILD:-}" ]; then
 fi
 KNET=target/$PROFILE/knet
 BENCH=target/$PROFILE/examples/gc_bench
-WORK=$(mktemp -d /tmp/knet-gc-bench.XXXXXX)
-PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
+. bench/lib.sh
+bench_start knet-gc-bench
 
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); profile $PROFILE"
-"$KNET" api --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/out" 2>"$WORK/log" &
-PID=$!
-for _ in $(seq 100); do grep -q "listening on" "$WORK/out" 2>/dev/null && break; sleep 0.1; done
-KC="$WORK/data/kubeconfig"
+"$KNET" api --data-dir "$W/data" --listen 127.0.0.1:0 >"$W/out" 2>"$W/log" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$W/out" 2>/dev/null && break; sleep 0.1; done
+KC="$W/data/kubeconfig"
 
 echo "## $OWNERS owners x $PER dependents"
 /usr/bin/time -f "gc_bench max_rss_kib=%M" "$BENCH" "$KC" "$OWNERS" "$PER"

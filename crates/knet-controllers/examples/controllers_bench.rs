@@ -11,6 +11,9 @@
 //!   EndpointSlice shows it; beside it, the floor: the same status write
 //!   seen through a plain pod watch.
 
+#[path = "bench_support/mod.rs"]
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,12 +27,6 @@ use serde_json::json;
 
 const NS: &str = "bench";
 const CONCURRENCY: usize = 64;
-
-async fn client(path: &str) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(cfg)?)
-}
 
 fn pod_ip(svc: usize, j: usize) -> String {
     let n = svc * 8 + j;
@@ -303,18 +300,13 @@ async fn latency(c: kube::Client, services: usize, samples: usize) -> anyhow::Re
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if let Ok(filter) = std::env::var("KNET_LOG") {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    support::init_logs();
     let args: Vec<String> = std::env::args().collect();
-    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let num = |i: usize, d: usize| support::num(&args, i, d);
     let (Some(mode), Some(kc)) = (args.get(1), args.get(2)) else {
         anyhow::bail!("usage: controllers_bench seed|cold|latency <kubeconfig> <services> <n>");
     };
-    let c = client(kc).await?;
+    let c = support::client(kc).await?;
     match mode.as_str() {
         "seed" => seed(c, num(3, 10_000), num(4, 5)).await,
         "cold" => cold(c, num(3, 10_000), num(4, 5)).await,

@@ -9,6 +9,9 @@
 //! 2. `collect`: from deleting every owner (Background, many requests in
 //!    flight) until the last dependent is gone, seen through a watch.
 
+#[path = "bench_support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -19,12 +22,6 @@ use serde_json::json;
 
 const NS: &str = "gc-bench";
 const CONCURRENCY: usize = 64;
-
-async fn client(path: &str) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(cfg)?)
-}
 
 fn config_map(name: &str, role: &str, owner: Option<(&str, &str)>) -> anyhow::Result<ConfigMap> {
     let refs: Vec<_> = owner
@@ -161,16 +158,11 @@ async fn run(c: kube::Client, owners: usize, per: usize) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if let Ok(filter) = std::env::var("KNET_LOG") {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    support::init_logs();
     let args: Vec<String> = std::env::args().collect();
-    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let num = |i: usize, d: usize| support::num(&args, i, d);
     let Some(kc) = args.get(1) else {
         anyhow::bail!("usage: gc_bench <kubeconfig> <owners> <dependents-per-owner>");
     };
-    run(client(kc).await?, num(2, 2_000), num(3, 5)).await
+    run(support::client(kc).await?, num(2, 2_000), num(3, 5)).await
 }
