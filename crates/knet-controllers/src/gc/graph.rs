@@ -75,6 +75,11 @@ impl Kinds {
         self.list.get(usize::from(id))
     }
 
+    /// The kinds, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &KindInfo> {
+        self.list.iter()
+    }
+
     /// How many kinds are known.
     pub fn len(&self) -> usize {
         self.list.len()

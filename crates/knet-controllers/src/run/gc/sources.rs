@@ -119,13 +119,13 @@ fn start_new(
 /// kind, the ready signal after the first sync, then periodic rediscovery.
 pub(crate) async fn run_sources(ctx: Arc<Ctx>) {
     // The kinds registered so far are the informers' own.
-    let mut watching: HashSet<(String, String)> = {
-        let g = ctx.gc.lock();
-        (0..g.kinds().len())
-            .filter_map(|i| g.kinds().get(KindId::try_from(i).ok()?))
-            .map(|k| (k.group.clone(), k.kind.clone()))
-            .collect()
-    };
+    let mut watching: HashSet<(String, String)> = ctx
+        .gc
+        .lock()
+        .kinds()
+        .iter()
+        .map(|k| (k.group.clone(), k.kind.clone()))
+        .collect();
     let mut watches = JoinSet::new();
     loop {
         let ready = *ctx.gc.ready.borrow();
@@ -138,10 +138,9 @@ pub(crate) async fn run_sources(ctx: Arc<Ctx>) {
                     tracing::warn!("garbage collector: some kinds did not list in time; going on");
                 }
                 if !ready {
-                    let work = ctx.gc.lock().mark_ready();
-                    let (objects, kinds) = {
-                        let g = ctx.gc.lock();
-                        (g.len(), g.kinds().len())
+                    let (work, objects, kinds) = {
+                        let mut g = ctx.gc.lock();
+                        (g.mark_ready(), g.len(), g.kinds().len())
                     };
                     tracing::info!(
                         objects,
