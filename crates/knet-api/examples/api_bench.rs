@@ -8,9 +8,11 @@
 //!        api_bench <kubeconfig> services <count> <clients>
 //!        api_bench <kubeconfig> pages <limit>      (lists bench-mem Services)
 //!        api_bench <kubeconfig> openapi           (fetches every v3 document)
+//!        api_bench <kubeconfig> pods <namespace> <count> <clients> <label>
+//!                                                  (unbound pods labelled bench=<label>)
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 use std::sync::Arc;
@@ -187,6 +189,47 @@ async fn services(c: kube::Client, count: usize, clients: usize) -> anyhow::Resu
     Ok(())
 }
 
+/// Creates `count` unbound pods `<label>-<i>` labelled `bench=<label>` in
+/// `ns` with `clients` concurrent creators (for bench/api_delete.sh).
+async fn pods(
+    c: kube::Client,
+    ns: &str,
+    count: usize,
+    clients: usize,
+    label: &str,
+) -> anyhow::Result<()> {
+    namespace(&c, ns).await?;
+    let next = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let api: Api<Pod> = Api::namespaced(c.clone(), ns);
+        let next = next.clone();
+        let label = label.to_string();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= count {
+                    return Ok::<(), kube::Error>(());
+                }
+                let pod: Pod = serde_json::from_value(json!({
+                    "metadata": {"name": format!("{label}-{i}"), "labels": {"bench": label}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}]}}))
+                .expect("pod");
+                api.create(&PostParams::default(), &pod).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    println!(
+        "pods={count} label={label} create_seconds={:.2}",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Lists the Services of `bench-mem` in one response and in pages of
 /// `limit` (following continue tokens, as kubectl and kube-rs' watcher do).
 async fn pages(c: kube::Client, limit: u32) -> anyhow::Result<()> {
@@ -275,6 +318,13 @@ async fn main() -> anyhow::Result<()> {
         Some("services") => services(c, arg(3)? as usize, arg(4)? as usize).await,
         Some("pages") => pages(c, arg(3)? as u32).await,
         Some("openapi") => openapi(c).await,
-        _ => anyhow::bail!("usage: api_bench <kubeconfig> creates|watch|services|pages|openapi …"),
+        Some("pods") => {
+            let ns = args.get(3).map(String::as_str).unwrap_or("bench-del");
+            let label = args.get(6).map(String::as_str).unwrap_or("del");
+            pods(c, ns, arg(4)? as usize, arg(5)? as usize, label).await
+        }
+        _ => anyhow::bail!(
+            "usage: api_bench <kubeconfig> creates|watch|services|pages|openapi|pods …"
+        ),
     }
 }
