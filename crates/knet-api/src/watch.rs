@@ -10,7 +10,7 @@ use crate::store::{Event, EventType, Key, Store};
 use crate::table;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, mpsc};
@@ -114,7 +114,7 @@ impl<F: EventFilter> Watcher<F> {
             Some(rv) => match store.watch_from(rv) {
                 Ok(x) => {
                     self.last_rv = rv;
-                    self.seed_seen(store);
+                    self.seed_seen(store, rv, &x.0);
                     x
                 }
                 Err(e) => return self.send(error_line(&e)).await,
@@ -185,17 +185,55 @@ impl<F: EventFilter> Watcher<F> {
         Ok(x)
     }
 
-    fn seed_seen(&mut self, store: &Store) {
+    /// For a filtered watch resumed at `rv`: which objects the client has,
+    /// i.e. which matched the filter at `rv` (a later DELETED, or a change
+    /// that stops matching, is sent for exactly these, as kube-apiserver
+    /// decides from each event's previous object).
+    fn seed_seen(&mut self, store: &Store, rv: u64, backlog: &[Arc<Event>]) {
         if self.filter.is_everything() {
             return;
+        }
+        // Exact: the snapshot at `rv`, while the store's undo log reaches it.
+        if let Ok(page) = store.list_page(&self.prefix, "", Some(rv), usize::MAX, false) {
+            for (key, raw) in page.items {
+                if serde_json::from_slice::<Value>(&raw).is_ok_and(|o| self.filter.matches(&o)) {
+                    self.seen.insert(key);
+                }
+            }
+            return;
+        }
+        // Older than that but still in the event log: start from the objects
+        // now and undo the backlog, key by key, from its first event after
+        // `rv`. Created since: not seen. Deleted first: seen if its last
+        // state matched. Modified first: its state at `rv` is unknown, so
+        // count it as seen — a spurious DELETED is harmless to a client,
+        // a missing one leaves a stale object in its cache for good.
+        let mut first: HashMap<&str, &Event> = HashMap::new();
+        for e in backlog {
+            if e.rv > rv && e.key.starts_with(&self.prefix) {
+                first.entry(e.key.as_str()).or_insert(e);
+            }
         }
         let (items, _) = store.list_raw(&self.prefix);
         for raw in items {
             if let Ok(obj) = serde_json::from_slice::<Value>(&raw)
-                && self.filter.matches(&obj)
                 && let Some(k) = key_of(self.spec.resource, &obj)
+                && !first.contains_key(k.as_str())
+                && self.filter.matches(&obj)
             {
                 self.seen.insert(k);
+            }
+        }
+        for (k, e) in first {
+            let seen = match e.kind {
+                EventType::Added => false,
+                EventType::Deleted => {
+                    serde_json::from_slice::<Value>(&e.json).is_ok_and(|o| self.filter.matches(&o))
+                }
+                EventType::Modified => true,
+            };
+            if seen {
+                self.seen.insert(k.to_string());
             }
         }
     }

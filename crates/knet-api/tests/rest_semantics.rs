@@ -295,6 +295,67 @@ async fn watch_with_label_selector_sees_objects_enter_and_leave() {
     server.stop().await;
 }
 
+/// A filtered watch resumed from an older resourceVersion judges each change
+/// against what matched at that version (kube-apiserver uses the event's
+/// previous object): a matching object deleted, or relabelled away, before
+/// the watch connected still reaches the client as DELETED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_filtered_watch_sees_changes_made_before_it_connected() {
+    let (_d, server, c) = setup().await;
+    let api: Api<ConfigMap> = Api::namespaced(c, "default");
+    let label = |v: &str| json!({"metadata": {"labels": {"app": v}}});
+    for name in ["gone", "moved", "kept"] {
+        api.create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": name, "labels": {"app": "x"}}})),
+        )
+        .await
+        .expect("create");
+    }
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    api.delete("gone", &DeleteParams::background())
+        .await
+        .expect("delete");
+    api.patch("moved", &PatchParams::default(), &Patch::Merge(&label("y")))
+        .await
+        .expect("relabel");
+    api.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "new", "labels": {"app": "x"}}})),
+    )
+    .await
+    .expect("create new");
+    let mut w = std::pin::pin!(
+        api.watch(&WatchParams::default().labels("app=x"), &rv)
+            .await
+            .expect("watch")
+    );
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(match next_event(&mut w).await {
+            WatchEvent::Added(o) => format!("ADDED {}", o.metadata.name.unwrap_or_default()),
+            WatchEvent::Modified(o) => format!("MODIFIED {}", o.metadata.name.unwrap_or_default()),
+            WatchEvent::Deleted(o) => format!("DELETED {}", o.metadata.name.unwrap_or_default()),
+            other => format!("{other:?}"),
+        });
+    }
+    assert_eq!(got, ["DELETED gone", "DELETED moved", "ADDED new"]);
+    // Nothing else: "kept" did not change.
+    api.patch("kept", &PatchParams::default(), &Patch::Merge(&label("x2")))
+        .await
+        .expect("relabel kept");
+    assert!(
+        matches!(next_event(&mut w).await, WatchEvent::Deleted(o) if o.metadata.name.as_deref() == Some("kept"))
+    );
+    server.stop().await;
+}
+
 struct Everything;
 impl EventFilter for Everything {
     fn matches(&self, _: &Value) -> bool {
