@@ -296,14 +296,12 @@ async fn mutate_each_stops_at_the_first_error_after_making_earlier_changes_durab
 
 const CHILD_DB: &str = "KNET_STORE_BATCH_CHILD_DB";
 
-/// Run by [`killed_batch_leaves_a_whole_prefix_of_deletes`] in a child
-/// process: deletes every configmap in one `mutate_each`, saying "go" once
-/// the first deletes are committed, and is killed by the parent.
-#[tokio::test]
-#[ignore = "child process of killed_batch_leaves_a_whole_prefix_of_deletes"]
-async fn batch_child_deletes_until_killed() {
+/// The child side of [`killed_batch_leaves_a_whole_prefix_of_deletes`]
+/// (the same test, re-run in a child process with [`CHILD_DB`] set): deletes
+/// every configmap in one `mutate_each`, saying "go" once the first deletes
+/// are committed, and is killed by the parent.
+async fn batch_child_deletes_until_killed(path: String) {
     use std::io::Write;
-    let path = std::env::var(CHILD_DB).expect("run by the parent test");
     let s = Store::open(&StoreConfig::new(path)).unwrap();
     let (keys, from): (Vec<Key>, u64) = {
         let (items, rv) = s.list_raw(&Key::prefix("", "configmaps", Some("default")));
@@ -326,6 +324,9 @@ async fn batch_child_deletes_until_killed() {
 #[tokio::test]
 async fn killed_batch_leaves_a_whole_prefix_of_deletes() {
     use std::io::BufRead;
+    if let Ok(path) = std::env::var(CHILD_DB) {
+        return batch_child_deletes_until_killed(path).await;
+    }
     const N: usize = 40_000;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.redb");
@@ -337,9 +338,8 @@ async fn killed_batch_leaves_a_whole_prefix_of_deletes() {
     drop(s);
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
-            "store::tests::batch_child_deletes_until_killed",
+            "store::tests::killed_batch_leaves_a_whole_prefix_of_deletes",
             "--exact",
-            "--ignored",
             "--nocapture",
         ])
         .env(CHILD_DB, &path)
