@@ -33,6 +33,8 @@ pub struct WatchSpec {
     pub from: Option<u64>,
     /// Render each object as a one-row Table.
     pub table: bool,
+    /// Render each object as a `PartialObjectMetadata` (metadata only).
+    pub metadata_only: bool,
     /// Send BOOKMARK events at this interval (`allowWatchBookmarks`).
     pub bookmarks: Option<Duration>,
     /// End the stream after this long.
@@ -251,6 +253,8 @@ impl<F: EventFilter> Watcher<F> {
                 SystemTime::now(),
             );
             line(kind, &t)
+        } else if self.spec.metadata_only {
+            line(kind, &partial_metadata(obj))
         } else {
             raw_line(kind, raw)
         }
@@ -273,7 +277,7 @@ impl<F: EventFilter> Watcher<F> {
             return Ok(());
         }
         self.last_rv = e.rv;
-        if self.filter.is_everything() && !self.spec.table {
+        if self.filter.is_everything() && !self.spec.table && !self.spec.metadata_only {
             return self.send(raw_line(e.kind.as_str(), &e.json)).await;
         }
         let Ok(obj) = serde_json::from_slice::<Value>(&e.json) else {
@@ -302,6 +306,15 @@ impl<F: EventFilter> Watcher<F> {
             None => Ok(()),
         }
     }
+}
+
+/// `obj` as a `meta.k8s.io/v1 PartialObjectMetadata`: its metadata only.
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 fn key_of(r: &Resource, obj: &Value) -> Option<String> {

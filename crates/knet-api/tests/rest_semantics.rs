@@ -356,6 +356,86 @@ async fn resumed_filtered_watch_sees_changes_made_before_it_connected() {
     server.stop().await;
 }
 
+/// Metadata informers (client-go's metadata client, kube-rs
+/// `metadata_watcher`) ask for `as=PartialObjectMetadata[List]` and get
+/// metadata only, as kube-apiserver answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_lists_gets_and_watches() {
+    let (_d, server, c) = setup().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    api.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "m", "labels": {"a": "b"}}, "data": {"big": "x"}})),
+    )
+    .await
+    .expect("create");
+    let accept = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    let get = |path: &str, accept: &str| {
+        http::Request::get(path)
+            .header(http::header::ACCEPT, accept)
+            .body(Vec::new())
+            .expect("request")
+    };
+    let list: Value = serde_json::from_str(
+        &c.request_text(get("/api/v1/namespaces/default/configmaps", accept))
+            .await
+            .expect("list"),
+    )
+    .expect("json");
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+    let item = &list["items"][0];
+    assert_eq!(item["kind"], "PartialObjectMetadata");
+    assert_eq!(item["metadata"]["labels"]["a"], "b");
+    assert!(item.get("data").is_none(), "metadata only: {item}");
+    let one: Value = serde_json::from_str(
+        &c.request_text(get(
+            "/api/v1/namespaces/default/configmaps/m",
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        ))
+        .await
+        .expect("get"),
+    )
+    .expect("json");
+    assert_eq!(one["kind"], "PartialObjectMetadata");
+    assert!(one.get("data").is_none(), "{one}");
+    // kube-rs's own metadata list and watch read them.
+    let metas = api
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list_metadata");
+    assert_eq!(metas.items.len(), 1);
+    let rv = metas.metadata.resource_version.clone().expect("rv");
+    let mut w = std::pin::pin!(
+        api.watch_metadata(&WatchParams::default(), &rv)
+            .await
+            .expect("watch_metadata")
+    );
+    api.patch(
+        "m",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"data": {"big": "y"}})),
+    )
+    .await
+    .expect("patch");
+    let ev = tokio::time::timeout(Duration::from_secs(10), w.next())
+        .await
+        .expect("event in time")
+        .expect("open")
+        .expect("event");
+    match ev {
+        WatchEvent::Modified(m) => {
+            assert_eq!(m.metadata.name.as_deref(), Some("m"));
+            assert_eq!(
+                m.types.map(|t| t.kind).as_deref(),
+                Some("PartialObjectMetadata")
+            );
+        }
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+    server.stop().await;
+}
+
 struct Everything;
 impl EventFilter for Everything {
     fn matches(&self, _: &Value) -> bool {
@@ -379,6 +459,7 @@ async fn a_watcher_that_falls_behind_gets_410() {
         namespace: None,
         from: Some(store.revision().max(1)),
         table: false,
+        metadata_only: false,
         bookmarks: None,
         timeout: Duration::from_secs(60),
         initial_events_end: false,

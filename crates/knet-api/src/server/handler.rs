@@ -329,6 +329,7 @@ fn watch_response(
         namespace: t.namespace.clone(),
         from,
         table: request::wants_table(accept),
+        metadata_only: request::wants_metadata(accept),
         bookmarks: q
             .flag("allowWatchBookmarks")
             .then_some(api.bookmark_interval),

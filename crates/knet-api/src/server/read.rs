@@ -2,7 +2,7 @@
 
 use super::Api;
 use super::paging;
-use super::request::{Query, Target, wants_table};
+use super::request::{Query, Target, wants_metadata, wants_table};
 use super::respond;
 use crate::fieldselector::FieldSelector;
 use crate::status::ApiError;
@@ -189,6 +189,20 @@ pub(crate) fn list(
             .collect();
         return Ok(table_response(t, &objects, &meta, q.get("includeObject")));
     }
+    if wants_metadata(accept) {
+        let items: Vec<Value> = items
+            .iter()
+            .filter_map(|j| serde_json::from_slice::<Value>(j).ok())
+            .map(|o| crate::watch::partial_metadata(&o))
+            .collect();
+        let list = json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": meta,
+            "items": items,
+        });
+        return Ok(respond::json(200, &list));
+    }
     let r = t.resource;
     let head = json!({
         "kind": r.list_kind(),
@@ -251,6 +265,9 @@ pub(crate) fn get(api: &Api, t: &Target, accept: Option<&str>) -> Result<Respons
     if wants_table(accept) {
         let meta = json!({"resourceVersion": admit_rv(&obj).to_string()});
         return Ok(table_response(t, std::slice::from_ref(&obj), &meta, None));
+    }
+    if wants_metadata(accept) && t.sub.is_none() {
+        return Ok(respond::json(200, &crate::watch::partial_metadata(&obj)));
     }
     Ok(respond::json(200, &obj))
 }

@@ -170,6 +170,17 @@ pub(crate) fn wants_table(accept: Option<&str>) -> bool {
     })
 }
 
+/// Whether the Accept header asks for metadata only
+/// (`as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`, what metadata
+/// informers send). Any of its media types counts: the protobuf form comes
+/// first and this server answers in JSON.
+pub(crate) fn wants_metadata(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',')
+            .any(|m| m.contains("as=PartialObjectMetadata") && m.contains("g=meta.k8s.io"))
+    })
+}
+
 /// Whether the Accept header asks for aggregated discovery (`apidiscovery.k8s.io` v2).
 pub(crate) fn wants_aggregated(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| {
