@@ -13,7 +13,6 @@ use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const NS: &str = "dc";
@@ -21,24 +20,7 @@ const NS: &str = "dc";
 /// Runs kubectl (off the async runtime) against `kubeconfig`; exit code,
 /// stdout, stderr.
 async fn kubectl(kubeconfig: &Path, cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new("kubectl");
-    cmd.arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cwd.join("kcache"))
-        .args(["--request-timeout", "60s"])
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("KUBECONFIG");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run kubectl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::kubectl(kubeconfig, &cwd.join("kcache"), cwd, args).await
 }
 
 /// The pods of the test: `n` named `{prefix}-NNN` labelled `batch={label}`;

@@ -6,29 +6,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
-/// Runs kubectl (off the async runtime) at verbosity 6, so the request URLs
-/// show; exit code, stdout, stderr.
+/// Runs kubectl in `cwd` (callers pass `-v=6` where the request URLs must
+/// show); exit code, stdout, stderr.
 async fn kubectl(kubeconfig: &Path, cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new("kubectl");
-    cmd.arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cwd.join("kcache"))
-        .args(["--request-timeout", "30s"])
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("KUBECONFIG");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run kubectl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::kubectl(kubeconfig, &cwd.join("kcache"), cwd, args).await
 }
 
 /// A ConfigMap `name` with the unknown top-level field `bogus` and the

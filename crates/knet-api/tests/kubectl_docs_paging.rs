@@ -3,9 +3,10 @@
 //! --chunk-size` pages through `limit`/`continue`, and default (validating)
 //! `kubectl apply`/`create` keep working with full schemas served.
 
+mod support;
+
 use knet_api::{Config, Server};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Ctx {
     _dir: tempfile::TempDir,
@@ -30,24 +31,7 @@ async fn start() -> (Server, Ctx) {
 
 /// Runs kubectl (off the async runtime); exit code, stdout, stderr.
 async fn kubectl(ctx: &Ctx, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new("kubectl");
-    cmd.arg("--kubeconfig")
-        .arg(&ctx.kubeconfig)
-        .arg("--cache-dir")
-        .arg(&ctx.cache)
-        .args(["--request-timeout", "30s"])
-        .args(args)
-        .current_dir(&ctx.cwd)
-        .env_remove("KUBECONFIG");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run kubectl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::kubectl(&ctx.kubeconfig, &ctx.cache, &ctx.cwd, args).await
 }
 
 async fn ok(ctx: &Ctx, args: &[&str]) -> String {

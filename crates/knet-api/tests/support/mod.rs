@@ -39,3 +39,31 @@ pub async fn start_with(
 pub async fn start() -> (tempfile::TempDir, Server, kube::Client) {
     start_with(|_| {}).await
 }
+
+/// Runs kubectl (off the async runtime) against `kubeconfig` in `cwd`, with
+/// its discovery cache in `cache`; exit code, stdout, stderr.
+pub async fn kubectl(
+    kubeconfig: &Path,
+    cache: &Path,
+    cwd: &Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(["--request-timeout", "60s"])
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("KUBECONFIG");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run kubectl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
