@@ -13,7 +13,7 @@ pub mod sandbox;
 
 use crate::containers::{PodFacts, process};
 use crate::files::envvars::service_env;
-use crate::podstatus::{ContainerObs, ContainerState, PodObs, pod_status};
+use crate::podstatus::{ContainerObs, PodObs, pod_status};
 use console::{Console, StdioSpec};
 use container::ContainerTask;
 use events::{ContainerEvent, PodEvents};
@@ -490,17 +490,12 @@ fn start_ephemeral<N: PodNetwork>(
         let mut task = setup.task(ctx, pod, sandbox, (index, c), "Never", ev_tx);
         (task.readiness, task.liveness, task.startup) = (None, None, None);
         task.process.argv = crate::containers::ephemeral_argv(c, task.process.argv);
-        obs.ephemeral.push(ContainerObs {
-            name: name.to_string(),
-            image: task.image.clone(),
-            state: ContainerState::Waiting {
-                reason: "ContainerCreating".into(),
-                message: None,
-            },
-            last_terminated: None,
-            ready: false,
-            restart_count: 0,
-        });
+        obs.ephemeral.push(ContainerObs::waiting(
+            name,
+            &task.image,
+            "ContainerCreating",
+            None,
+        ));
         started.spawn(task, obs_tx, stop_rx);
         n += 1;
     }
@@ -525,16 +520,9 @@ fn base_obs(
         sandbox_ready: false,
         containers: containers
             .iter()
-            .map(|c| ContainerObs {
-                name: c["name"].as_str().unwrap_or("").to_string(),
-                image: c["image"].as_str().unwrap_or("").to_string(),
-                state: ContainerState::Waiting {
-                    reason: reason.to_string(),
-                    message: message.map(str::to_string),
-                },
-                last_terminated: None,
-                ready: false,
-                restart_count: 0,
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap_or("");
+                ContainerObs::waiting(s("name"), s("image"), reason, message)
             })
             .collect(),
         ephemeral: Vec::new(),

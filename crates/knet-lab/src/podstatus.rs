@@ -49,6 +49,23 @@ pub struct ContainerObs {
     pub restart_count: u32,
 }
 
+impl ContainerObs {
+    /// A container not running yet: waiting with `reason` (and `message`).
+    pub fn waiting(name: &str, image: &str, reason: &str, message: Option<&str>) -> ContainerObs {
+        ContainerObs {
+            name: name.to_string(),
+            image: image.to_string(),
+            state: ContainerState::Waiting {
+                reason: reason.to_string(),
+                message: message.map(str::to_string),
+            },
+            last_terminated: None,
+            ready: false,
+            restart_count: 0,
+        }
+    }
+}
+
 /// Everything the agent knows about a pod at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodObs {
@@ -257,18 +274,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn one_unready_container_makes_the_pod_unready_and_keeps_times() {
-        let pod = json!({"spec": {}, "status": {"conditions": [
-            {"type": "Ready", "status": "False", "lastTransitionTime": "2026-11-21T23:00:00Z"}]}});
-        let s = pod_status(&pod, &obs(vec![running("a", true), running("b", false)]));
-        let ready = s["conditions"]
+    fn ready_condition(status: &Value) -> &Value {
+        status["conditions"]
             .as_array()
             .unwrap()
             .iter()
             .find(|c| c["type"] == "Ready")
             .unwrap()
-            .clone();
+    }
+
+    #[test]
+    fn one_unready_container_makes_the_pod_unready_and_keeps_times() {
+        let pod = json!({"spec": {}, "status": {"conditions": [
+            {"type": "Ready", "status": "False", "lastTransitionTime": "2026-11-21T23:00:00Z"}]}});
+        let s = pod_status(&pod, &obs(vec![running("a", true), running("b", false)]));
+        let ready = ready_condition(&s);
         assert_eq!(ready["status"], "False");
         assert_eq!(ready["reason"], "ContainersNotReady");
         assert_eq!(ready["lastTransitionTime"], "2026-11-21T23:00:00Z");
@@ -287,14 +307,7 @@ mod tests {
         // The pod stays Ready and Running with an unready debugger in it.
         assert_eq!(s["containerStatuses"].as_array().unwrap().len(), 1);
         assert_eq!(s["phase"], "Running");
-        let ready = s["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Ready")
-            .unwrap()
-            .clone();
-        assert_eq!(ready["status"], "True");
+        assert_eq!(ready_condition(&s)["status"], "True");
     }
 
     #[test]

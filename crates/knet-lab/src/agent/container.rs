@@ -159,17 +159,7 @@ pub async fn run(
     obs_tx: mpsc::Sender<(usize, ContainerObs)>,
     mut stop_rx: watch::Receiver<Option<Duration>>,
 ) {
-    let mut obs = ContainerObs {
-        name: t.name.clone(),
-        image: t.image.clone(),
-        state: ContainerState::Waiting {
-            reason: "ContainerCreating".into(),
-            message: None,
-        },
-        last_terminated: None,
-        ready: false,
-        restart_count: 0,
-    };
+    let mut obs = ContainerObs::waiting(&t.name, &t.image, "ContainerCreating", None);
     let event = |e: ContainerEvent| {
         let tx = t.events.clone();
         async move {
