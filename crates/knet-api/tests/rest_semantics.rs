@@ -301,7 +301,19 @@ async fn watch_with_label_selector_sees_objects_enter_and_leave() {
 /// the watch connected still reaches the client as DELETED.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumed_filtered_watch_sees_changes_made_before_it_connected() {
-    let (_d, server, c) = setup().await;
+    resumed_filtered_watch(false).await;
+}
+
+/// The same across a server restart: the history of changes is read back
+/// from disk but the in-memory snapshot log starts empty, so what matched at
+/// the old resourceVersion is rebuilt from the logged events instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_filtered_watch_across_a_restart() {
+    resumed_filtered_watch(true).await;
+}
+
+async fn resumed_filtered_watch(restart: bool) {
+    let (dir, mut server, c) = setup().await;
     let api: Api<ConfigMap> = Api::namespaced(c, "default");
     let label = |v: &str| json!({"metadata": {"labels": {"app": v}}});
     for name in ["gone", "moved", "kept"] {
@@ -331,6 +343,15 @@ async fn resumed_filtered_watch_sees_changes_made_before_it_connected() {
     )
     .await
     .expect("create new");
+    let api = if restart {
+        server.stop().await;
+        server = knet_api::Server::start(support::config(dir.path()))
+            .await
+            .expect("restart");
+        Api::namespaced(support::client(&server).await, "default")
+    } else {
+        api
+    };
     let mut w = std::pin::pin!(
         api.watch(&WatchParams::default().labels("app=x"), &rv)
             .await
