@@ -12,7 +12,6 @@ mod tests;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::OnceLock;
 
 use crate::index::Snapshot;
 use crate::wire::rr::{Owner, RData, Record};
@@ -59,30 +58,6 @@ pub struct EngineConfig {
     /// Search domains appended to a pod's own in the autopath walk (the
     /// server's resolv.conf `search` line, as CoreDNS does).
     pub autopath_search: Vec<String>,
-    /// `(zone, "ns.dns.<zone>", "hostmaster.<zone>")`, built on first use:
-    /// every negative answer carries them in its SOA.
-    soa_names: OnceLock<Vec<(String, String, String)>>,
-}
-
-impl EngineConfig {
-    /// The SOA's MNAME and RNAME for `zone`.
-    fn soa_names(&self, zone: &str) -> (Cow<'_, str>, Cow<'_, str>) {
-        let names = self.soa_names.get_or_init(|| {
-            self.zones
-                .iter()
-                .chain(&self.reverse_zones)
-                .map(|z| (z.clone(), format!("ns.dns.{z}"), format!("hostmaster.{z}")))
-                .collect()
-        });
-        match names.iter().find(|(z, _, _)| z == zone) {
-            Some((_, m, r)) => (Cow::Borrowed(m), Cow::Borrowed(r)),
-            // Zones changed after the first use: build them afresh.
-            None => (
-                Cow::Owned(format!("ns.dns.{zone}")),
-                Cow::Owned(format!("hostmaster.{zone}")),
-            ),
-        }
-    }
 }
 
 impl Default for EngineConfig {
@@ -99,7 +74,6 @@ impl Default for EngineConfig {
             ns_ips: Vec::new(),
             autopath: false,
             autopath_search: Vec::new(),
-            soa_names: OnceLock::new(),
         }
     }
 }
@@ -314,13 +288,12 @@ impl<'a> Lookup<'a> {
     /// The zone's SOA, CoreDNS style.
     fn soa_record(&self, owner: Owner<'a>) -> Record<'a> {
         let ttl = self.cfg.ttl.min(300);
-        let (mname, rname) = self.cfg.soa_names(self.zone);
         Record {
             owner,
             ttl,
             data: RData::Soa {
-                mname,
-                rname,
+                mname: format!("ns.dns.{}", self.zone).into(),
+                rname: format!("hostmaster.{}", self.zone).into(),
                 serial: self.snap.serial,
                 refresh: 7200,
                 retry: 1800,

@@ -44,26 +44,6 @@ impl<'a> Lookup<'a> {
             }
             return self.positive(vec![self.record(RData::Cname(Cow::Borrowed(target)))]);
         }
-        // The commonest cluster lookup, A/AAAA of a ClusterIP Service, is
-        // answered straight from its `clusterIPs` (distinct per family).
-        if let (ServiceKind::ClusterIp(ips), None, None, rtype::A | rtype::AAAA) =
-            (&entry.spec.kind, endpoint, port, self.qtype)
-        {
-            if ips.is_empty() || (self.cfg.ignore_empty_service && !entry.has_published()) {
-                return self.nxdomain();
-            }
-            let want_v4 = self.qtype == rtype::A;
-            let answer: Vec<Record<'a>> = ips
-                .iter()
-                .filter(|ip| ip.is_ipv4() == want_v4)
-                .map(|ip| self.record(addr_rdata(*ip)))
-                .collect();
-            return if answer.is_empty() {
-                self.nodata()
-            } else {
-                self.positive(answer)
-            };
-        }
         let items = self.items(entry, endpoint, port);
         if items.is_empty() {
             return self.nxdomain();
