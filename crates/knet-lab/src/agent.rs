@@ -251,8 +251,9 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
             recorder.record(e).await;
         }
     });
-    let setup = PodSetup::new(&ctx, &pod, &sandbox);
-    let mut started = start_containers(&ctx, &setup, &pod, &sandbox, &obs_tx, &ev_tx, &stop_rx);
+    let setup = PodSetup::new(&ctx, &pod, &sandbox, ev_tx);
+    let mut started = Started::new(obs_tx, stop_rx);
+    start_containers(&setup, &pod, &mut started);
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
     let register = |started: &Started| {
         let entry = PodEntry {
@@ -266,19 +267,7 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
     register(&started);
     let mut obs = initial_obs(&pod, &ctx, &start_time, &sandbox);
     let current = latest(&rx, &pod);
-    let eph = (&obs_tx, &ev_tx, &stop_rx);
-    if start_ephemeral(
-        &ctx,
-        &setup,
-        &current,
-        &sandbox,
-        &mut obs,
-        &mut started,
-        eph.0,
-        eph.1,
-        eph.2,
-    ) > 0
-    {
+    if start_ephemeral(&setup, &current, &mut obs, &mut started) > 0 {
         register(&started);
     }
     write_status(&api, &current, &obs).await;
@@ -291,7 +280,7 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
                     break;
                 }
                 let current = latest(&rx, &pod);
-                if start_ephemeral(&ctx, &setup, &current, &sandbox, &mut obs, &mut started, eph.0, eph.1, eph.2) > 0 {
+                if start_ephemeral(&setup, &current, &mut obs, &mut started) > 0 {
                     register(&started);
                     obs.now = rfc3339_now();
                     write_status(&api, &current, &obs).await;
@@ -301,15 +290,7 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
                 let Some(first) = msg else { break };
                 let mut next = Some(first);
                 while let Some((i, c)) = next {
-                    let n = obs.containers.len();
-                    match obs.containers.get_mut(i) {
-                        Some(slot) => *slot = c,
-                        None => {
-                            if let Some(slot) = obs.ephemeral.get_mut(i - n) {
-                                *slot = c;
-                            }
-                        }
-                    }
+                    obs.set(i, c);
                     next = obs_rx.try_recv().ok();
                 }
                 obs.now = rfc3339_now();
@@ -317,7 +298,7 @@ async fn pod_worker<N: PodNetwork>(ctx: Arc<Ctx<N>>, mut rx: watch::Receiver<Opt
             }
         }
     }
-    drop((obs_tx, ev_tx));
+    drop(setup);
     let _ = stop_tx.send(Some(terminating(&rx.borrow()).unwrap_or_default()));
     for t in started.tasks {
         let _ = t.await;
@@ -340,13 +321,22 @@ fn latest(rx: &watch::Receiver<Option<Value>>, fallback: &Value) -> Value {
 struct PodSetup {
     svc_env: std::collections::BTreeMap<String, String>,
     facts: PodFacts,
-    exe: String,
+    knet_exe: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    pause_pid: u32,
     target: ProbeTarget,
     pod_id: (String, String, String),
+    /// Where the containers' Events go.
+    events: mpsc::Sender<ContainerEvent>,
 }
 
 impl PodSetup {
-    fn new<N: PodNetwork>(ctx: &Ctx<N>, pod: &Value, sandbox: &Sandbox) -> PodSetup {
+    fn new<N: PodNetwork>(
+        ctx: &Ctx<N>,
+        pod: &Value,
+        sandbox: &Sandbox,
+        events: mpsc::Sender<ContainerEvent>,
+    ) -> PodSetup {
         let services: Vec<Value> = ctx
             .services
             .state()
@@ -367,7 +357,9 @@ impl PodSetup {
                 host_ip: ctx.env.node_ip.clone(),
                 node_name: ctx.env.node_name.clone(),
             },
-            exe: ctx.env.knet_exe.to_string_lossy().into_owned(),
+            knet_exe: ctx.env.knet_exe.clone(),
+            dir: sandbox.dir.clone(),
+            pause_pid: sandbox.pause_pid().unwrap_or(0),
             target: ProbeTarget {
                 ip: sandbox
                     .ips
@@ -377,104 +369,96 @@ impl PodSetup {
                 node_netns: ctx.node_netns.clone(),
             },
             pod_id: (meta("namespace"), meta("name"), meta("uid")),
+            events,
         }
     }
 
     /// The task for container `c`, number `index` of the pod's status.
-    fn task<N: PodNetwork>(
+    fn task(
         &self,
-        ctx: &Ctx<N>,
         pod: &Value,
-        sandbox: &Sandbox,
         (index, c): (usize, &Value),
         restart_policy: &str,
-        events: &mpsc::Sender<ContainerEvent>,
     ) -> ContainerTask {
         let name = c["name"].as_str().unwrap_or("").to_string();
+        let exe = self.knet_exe.to_string_lossy();
         ContainerTask {
             index,
             image: c["image"].as_str().unwrap_or("").to_string(),
-            process: process(pod, c, &self.svc_env, &self.facts, &self.exe),
+            process: process(pod, c, &self.svc_env, &self.facts, &exe),
             restart_policy: restart_policy.to_string(),
-            log_dir: sandbox.dir.join(&name),
-            knet_exe: ctx.env.knet_exe.clone(),
-            pause_pid: sandbox.pause_pid().unwrap_or(0),
+            log_dir: self.dir.join(&name),
+            knet_exe: self.knet_exe.clone(),
+            pause_pid: self.pause_pid,
             readiness: Probe::parse(&c["readinessProbe"], c),
             liveness: Probe::parse(&c["livenessProbe"], c),
             startup: Probe::parse(&c["startupProbe"], c),
             probe_target: self.target.clone(),
             console: Console::new(StdioSpec::of(c)),
-            events: events.clone(),
+            events: self.events.clone(),
             pod: self.pod_id.clone(),
             name,
         }
     }
 }
 
-/// The pod's containers as started: tasks, environments and consoles.
-#[derive(Default)]
+/// The pod's containers as started (tasks, environments, consoles) and the
+/// channel ends every new one gets.
 struct Started {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     envs: Vec<(String, Vec<(String, String)>)>,
     consoles: Vec<Arc<Console>>,
+    obs_tx: mpsc::Sender<(usize, ContainerObs)>,
+    stop_rx: watch::Receiver<Option<Duration>>,
 }
 
 impl Started {
-    fn spawn(
-        &mut self,
-        task: ContainerTask,
-        obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
-        stop_rx: &watch::Receiver<Option<Duration>>,
-    ) {
+    fn new(
+        obs_tx: mpsc::Sender<(usize, ContainerObs)>,
+        stop_rx: watch::Receiver<Option<Duration>>,
+    ) -> Started {
+        Started {
+            tasks: Vec::new(),
+            envs: Vec::new(),
+            consoles: Vec::new(),
+            obs_tx,
+            stop_rx,
+        }
+    }
+
+    fn spawn(&mut self, task: ContainerTask) {
         self.envs
             .push((task.name.clone(), task.process.env.clone()));
         self.consoles.push(task.console.clone());
         self.tasks.push(tokio::spawn(container::run(
             task,
-            obs_tx.clone(),
-            stop_rx.clone(),
+            self.obs_tx.clone(),
+            self.stop_rx.clone(),
         )));
     }
 }
 
-fn start_containers<N: PodNetwork>(
-    ctx: &Ctx<N>,
-    setup: &PodSetup,
-    pod: &Value,
-    sandbox: &Sandbox,
-    obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
-    ev_tx: &mpsc::Sender<ContainerEvent>,
-    stop_rx: &watch::Receiver<Option<Duration>>,
-) -> Started {
+fn start_containers(setup: &PodSetup, pod: &Value, started: &mut Started) {
     let restart_policy = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
-    let mut started = Started::default();
     for (index, c) in pod["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
         .enumerate()
     {
-        let task = setup.task(ctx, pod, sandbox, (index, c), restart_policy, ev_tx);
-        started.spawn(task, obs_tx, stop_rx);
+        started.spawn(setup.task(pod, (index, c), restart_policy));
     }
-    started
 }
 
 /// Starts the ephemeral containers (`kubectl debug`) of `pod` not started
 /// yet, as the kubelet does: once each, never restarted, no probes, in the
 /// pod's namespaces. Their status index follows the regular containers'.
 /// Returns how many were started.
-#[allow(clippy::too_many_arguments)]
-fn start_ephemeral<N: PodNetwork>(
-    ctx: &Ctx<N>,
+fn start_ephemeral(
     setup: &PodSetup,
     pod: &Value,
-    sandbox: &Sandbox,
     obs: &mut PodObs,
     started: &mut Started,
-    obs_tx: &mpsc::Sender<(usize, ContainerObs)>,
-    ev_tx: &mpsc::Sender<ContainerEvent>,
-    stop_rx: &watch::Receiver<Option<Duration>>,
 ) -> usize {
     let mut n = 0;
     for c in pod["spec"]["ephemeralContainers"]
@@ -487,7 +471,7 @@ fn start_ephemeral<N: PodNetwork>(
             continue;
         }
         let index = obs.containers.len() + obs.ephemeral.len();
-        let mut task = setup.task(ctx, pod, sandbox, (index, c), "Never", ev_tx);
+        let mut task = setup.task(pod, (index, c), "Never");
         (task.readiness, task.liveness, task.startup) = (None, None, None);
         task.process.argv = crate::containers::ephemeral_argv(c, task.process.argv);
         obs.ephemeral.push(ContainerObs::waiting(
@@ -496,7 +480,7 @@ fn start_ephemeral<N: PodNetwork>(
             "ContainerCreating",
             None,
         ));
-        started.spawn(task, obs_tx, stop_rx);
+        started.spawn(task);
         n += 1;
     }
     n

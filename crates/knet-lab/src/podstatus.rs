@@ -86,6 +86,21 @@ pub struct PodObs {
     pub now: String,
 }
 
+impl PodObs {
+    /// Records container `i`'s observation: the regular containers come
+    /// first, the ephemeral ones after them.
+    pub fn set(&mut self, i: usize, c: ContainerObs) {
+        let n = self.containers.len();
+        let slot = match i.checked_sub(n) {
+            None => self.containers.get_mut(i),
+            Some(e) => self.ephemeral.get_mut(e),
+        };
+        if let Some(slot) = slot {
+            *slot = c;
+        }
+    }
+}
+
 fn state_json(s: &ContainerState) -> Value {
     match s {
         ContainerState::Waiting { reason, message } => {
@@ -298,7 +313,17 @@ mod tests {
     fn ephemeral_containers_get_their_own_statuses_and_not_readiness() {
         let mut o = obs(vec![running("web", true)]);
         assert!(pod_status(&json!({"spec": {}}), &o)["ephemeralContainerStatuses"].is_null());
-        o.ephemeral.push(running("debugger-x", false));
+        o.ephemeral.push(ContainerObs::waiting(
+            "debugger-x",
+            "busybox",
+            "ContainerCreating",
+            None,
+        ));
+        // Observation 1 is the first ephemeral container (after "web");
+        // an index past both is ignored.
+        o.set(1, running("debugger-x", false));
+        o.set(2, running("nobody", true));
+        assert_eq!(o.containers, vec![running("web", true)]);
         let s = pod_status(&json!({"spec": {}}), &o);
         let e = &s["ephemeralContainerStatuses"][0];
         assert_eq!(e["name"], "debugger-x");
