@@ -144,24 +144,10 @@ fn finish_update(
     if sub.is_none() && r.has_subresource("ephemeralcontainers") {
         // As kube-apiserver: ephemeral containers change only through
         // their subresource; an update of the pod keeps the stored ones.
-        match cur["spec"].get("ephemeralContainers") {
-            Some(e) => new["spec"]["ephemeralContainers"] = e.clone(),
-            None => {
-                if let Some(m) = new["spec"].as_object_mut() {
-                    m.remove("ephemeralContainers");
-                }
-            }
-        }
+        keep_stored(&cur["spec"], &mut new["spec"], "ephemeralContainers");
     }
     if sub.is_none() && r.has_subresource("status") {
-        match cur.get("status") {
-            Some(s) => new["status"] = s.clone(),
-            None => {
-                if let Some(m) = new.as_object_mut() {
-                    m.remove("status");
-                }
-            }
-        }
+        keep_stored(cur, &mut new, "status");
     }
     defaults::apply_defaults(r, &mut new);
     let causes = validation::validate(r, &new, Some(cur));
@@ -202,6 +188,19 @@ fn finish_update(
     })
 }
 
+/// Sets `new[key]` to `cur[key]`, or removes it when `cur` has none: a
+/// field only a subresource may change.
+fn keep_stored(cur: &Value, new: &mut Value, key: &str) {
+    match cur.get(key) {
+        Some(v) => new[key] = v.clone(),
+        None => {
+            if let Some(m) = new.as_object_mut() {
+                m.remove(key);
+            }
+        }
+    }
+}
+
 fn check_precondition(r: &Resource, name: &str, cur: &Value, new: &Value) -> Result<(), ApiError> {
     match admit::meta_str(new, "resourceVersion") {
         Some(want) if Some(want) != admit::meta_str(cur, "resourceVersion") => {
@@ -213,29 +212,19 @@ fn check_precondition(r: &Resource, name: &str, cur: &Value, new: &Value) -> Res
 
 /// Builds the object an update writes from the request body, per subresource.
 fn updated(r: &Resource, cur: &Value, body: Value, sub: Option<&str>) -> Result<Value, ApiError> {
+    let Some(sub) = sub else {
+        return Ok(body);
+    };
+    let mut next = cur.clone();
     match sub {
-        None => Ok(body),
-        Some("status") => {
-            let mut next = cur.clone();
-            next["status"] = body.get("status").cloned().unwrap_or(Value::Null);
-            if let Some(rv) = admit::meta_str(&body, "resourceVersion") {
-                admit::metadata(&mut next).insert("resourceVersion".into(), json!(rv));
-            }
-            Ok(next)
-        }
-        Some("ephemeralcontainers") => {
-            let mut next = cur.clone();
+        "status" => next["status"] = body.get("status").cloned().unwrap_or(Value::Null),
+        "ephemeralcontainers" => {
             next["spec"]["ephemeralContainers"] = body["spec"]
                 .get("ephemeralContainers")
                 .cloned()
                 .unwrap_or_else(|| json!([]));
-            if let Some(rv) = admit::meta_str(&body, "resourceVersion") {
-                admit::metadata(&mut next).insert("resourceVersion".into(), json!(rv));
-            }
-            Ok(next)
         }
-        Some("scale") => {
-            let mut next = cur.clone();
+        "scale" => {
             let replicas = body["spec"]["replicas"].as_i64().unwrap_or(0);
             if replicas < 0 {
                 return Err(ApiError::invalid(
@@ -250,17 +239,20 @@ fn updated(r: &Resource, cur: &Value, body: Value, sub: Option<&str>) -> Result<
                 ));
             }
             next["spec"]["replicas"] = json!(replicas);
-            if let Some(rv) = admit::meta_str(&body, "resourceVersion") {
-                admit::metadata(&mut next).insert("resourceVersion".into(), json!(rv));
-            }
-            Ok(next)
         }
-        Some(other) => Err(ApiError::not_found(
-            r.group,
-            &format!("{}/{other}", r.plural),
-            "",
-        )),
+        other => {
+            return Err(ApiError::not_found(
+                r.group,
+                &format!("{}/{other}", r.plural),
+                "",
+            ));
+        }
     }
+    // The body's resourceVersion goes along, as in a whole-object update.
+    if let Some(rv) = admit::meta_str(&body, "resourceVersion") {
+        admit::metadata(&mut next).insert("resourceVersion".into(), json!(rv));
+    }
+    Ok(next)
 }
 
 /// `autoscaling/v1 Scale` view of a workload.
