@@ -24,6 +24,16 @@ fn obj<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("object")
 }
 
+/// The resourceVersion of a fresh list of `api`.
+async fn list_rv(api: &Api<ConfigMap>) -> String {
+    api.list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv")
+}
+
 async fn next_event<S>(s: &mut S) -> WatchEvent<ConfigMap>
 where
     S: futures::Stream<Item = kube::Result<WatchEvent<ConfigMap>>> + Unpin,
@@ -265,13 +275,7 @@ async fn selectors_on_lists_and_deletecollection() {
 async fn watch_with_label_selector_sees_objects_enter_and_leave() {
     let (_d, server, c) = setup().await;
     let api: Api<ConfigMap> = Api::namespaced(c, "default");
-    let rv = api
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .metadata
-        .resource_version
-        .expect("rv");
+    let rv = list_rv(&api).await;
     let mut w = std::pin::pin!(
         api.watch(&WatchParams::default().labels("app=x"), &rv)
             .await
@@ -324,13 +328,7 @@ async fn resumed_filtered_watch(restart: bool) {
         .await
         .expect("create");
     }
-    let rv = api
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .metadata
-        .resource_version
-        .expect("rv");
+    let rv = list_rv(&api).await;
     api.delete("gone", &DeleteParams::background())
         .await
         .expect("delete");
